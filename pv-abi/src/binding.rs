@@ -1,0 +1,94 @@
+//! The architectures pv knows and the four binding strategies of the ia64 pv_ops RFC.
+
+/// An instruction-set architecture with a pv register ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Arch {
+    /// x86_64: expanded, run and patched for real.
+    X86_64 = 1,
+    /// ia64 (Itanium): the seed's architecture; parsed into the model, not yet expanded.
+    Ia64 = 2,
+}
+
+impl Arch {
+    /// Every architecture, in record-code order.
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Ia64];
+
+    /// The name used in `arch = ...` and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Ia64 => "ia64",
+        }
+    }
+
+    /// Looks an architecture up by its `arch = ...` name.
+    pub fn from_name(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Decodes the arch byte of a site record.
+    pub fn from_code(code: u8) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| *a as u8 == code)
+    }
+}
+
+/// How a call site reaches the intrinsic: the four options of the ia64 pv_ops RFC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Binding {
+    /// Option 1: the native instruction inline, padded so a call fits; patched in place.
+    InlinePatch = 1,
+    /// Option 2: a direct call to an out-of-line native routine; the call is retargeted.
+    DirectBranch = 2,
+    /// Option 3: an indirect call through the intrinsic's ops-table slot; correct unpatched.
+    IndirectBranch = 3,
+    /// Option 4: an ordinary C-ABI call through the slot; no site, only the slot switches.
+    IndirectCall = 4,
+}
+
+impl Binding {
+    /// Every binding, in RFC order.
+    pub const ALL: [Binding; 4] = [
+        Binding::InlinePatch,
+        Binding::DirectBranch,
+        Binding::IndirectBranch,
+        Binding::IndirectCall,
+    ];
+
+    /// The name used in `binding = ...`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Binding::InlinePatch => "inline_patch",
+            Binding::DirectBranch => "direct_branch",
+            Binding::IndirectBranch => "indirect_branch",
+            Binding::IndirectCall => "indirect_call",
+        }
+    }
+
+    /// The option number in the RFC (`binding = 1` ... `binding = 4`).
+    pub const fn rfc_number(self) -> u8 {
+        self as u8
+    }
+
+    /// Looks a binding up by name.
+    pub fn from_name(name: &str) -> Option<Binding> {
+        Binding::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Looks a binding up by RFC option number; also decodes the record byte.
+    pub fn from_number(n: u8) -> Option<Binding> {
+        Binding::ALL.into_iter().find(|b| *b as u8 == n)
+    }
+
+    /// Whether call sites of this binding are recorded and patched.
+    pub const fn has_site(self) -> bool {
+        !matches!(self, Binding::IndirectCall)
+    }
+
+    /// Whether routines reached by this binding follow the declared register contract
+    /// (`true`) or the platform C ABI (`false`, option 4).
+    pub const fn uses_contract(self) -> bool {
+        self.has_site()
+    }
+}

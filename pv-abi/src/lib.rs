@@ -1,0 +1,14 @@
+//! pv's facts as data, shared by the `#[pv_intrinsic]` macro (compile time), the runtime
+//! (patching, reports) and review tools, so that every number has one source.
+//!
+//! Nothing here runs or allocates: register files, binding properties, the site-record layout,
+//! nop encodings and Xen hypercall numbers are plain `const` tables.
+#![no_std]
+
+pub mod binding;
+pub mod ia64;
+pub mod record;
+pub mod x86_64;
+pub mod xen;
+
+pub use binding::{Arch, Binding};

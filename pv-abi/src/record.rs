@@ -1,0 +1,57 @@
+//! The patch-site record: one per call site, emitted from inside the site's `asm!` into the
+//! `pv_sites` section and read by the runtime and by review tools.
+//!
+//! Layout, version 1 (56 bytes, 8-aligned, little-endian; every address field is PC-relative,
+//! `target - address of the field`, so the section needs no dynamic relocation under PIE and a
+//! tool can resolve it from the file alone):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 2 | magic `MAGIC` |
+//! | 2 | 1 | version `VERSION` |
+//! | 3 | 1 | flags (`FLAG_PROBE`) |
+//! | 4 | 1 | arch code ([`crate::Arch`]) |
+//! | 5 | 1 | binding (RFC option number) |
+//! | 6 | 1 | site length in bytes |
+//! | 7 | 1 | length of the native body copy |
+//! | 8 | 8 | site address, PC-relative |
+//! | 16 | 8 | native body copy (in `pv_repl`), PC-relative |
+//! | 24 | 8 | intrinsic descriptor, PC-relative |
+//! | 32 | 8 | registers the site reads (arch register mask) |
+//! | 40 | 8 | registers the site defines (result, argument 0) |
+//! | 48 | 8 | registers the site may clobber |
+
+/// Section holding the records; a C identifier so the linker defines `__start_`/`__stop_`.
+pub const SITES_SECTION: &str = "pv_sites";
+/// Section holding a copy of each site's native body (the bytes `apply(Native)` writes).
+pub const REPL_SECTION: &str = "pv_repl";
+/// Section holding the intrinsic descriptors (one per declaration).
+pub const INTRINSICS_SECTION: &str = "pv_intrinsics";
+
+/// `"pv"` in little-endian byte order.
+pub const MAGIC: u16 = u16::from_le_bytes(*b"pv");
+/// Bumped whenever the layout above changes; readers refuse other versions.
+pub const VERSION: u8 = 1;
+/// Set on the self-test probe site that every intrinsic carries.
+pub const FLAG_PROBE: u8 = 1;
+/// Size of one record.
+pub const SIZE: usize = 56;
+/// Largest site a record can describe (the length field is one byte, the engine buffers 64).
+pub const MAX_SITE_LEN: usize = 64;
+
+/// Field offsets, named once for the emitter, the runtime and tools.
+pub mod offset {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 2;
+    pub const FLAGS: usize = 3;
+    pub const ARCH: usize = 4;
+    pub const BINDING: usize = 5;
+    pub const LEN: usize = 6;
+    pub const REPL_LEN: usize = 7;
+    pub const SITE: usize = 8;
+    pub const REPL: usize = 16;
+    pub const DESC: usize = 24;
+    pub const USES: usize = 32;
+    pub const DEFS: usize = 40;
+    pub const CLOBBERS: usize = 48;
+}

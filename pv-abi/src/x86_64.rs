@@ -1,0 +1,135 @@
+//! The x86_64 pv register ABI as data.
+//!
+//! A register's mask bit is its hardware encoding (rax = 0 ... r15 = 15); the flags register is
+//! bit 16. Masks in site records and descriptors use these bits.
+
+/// What a register may be used for in a declaration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A general-purpose register: may carry arguments, the result, or be clobbered.
+    General,
+    /// RFLAGS: every site may clobber it (a site may become a call); never an operand.
+    Flags,
+}
+
+/// Who preserves a register across an ordinary (System V) call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// The caller: a C callee may clobber it.
+    Caller,
+    /// The callee: a C callee preserves it.
+    Callee,
+    /// Reserved by the compiler or the stack discipline: never an operand or a clobber;
+    /// a sequence that needs it saves and restores it itself.
+    Reserved(&'static str),
+}
+
+/// One register of the x86_64 file.
+#[derive(Clone, Copy, Debug)]
+pub struct Reg {
+    /// Name as written in `reg = "..."` and `clobber = [...]`.
+    pub name: &'static str,
+    /// Mask bit (hardware encoding for general registers).
+    pub bit: u8,
+    pub class: Class,
+    pub saved: Saved,
+}
+
+const fn gpr(name: &'static str, bit: u8, saved: Saved) -> Reg {
+    Reg { name, bit, class: Class::General, saved }
+}
+
+/// The register file, in encoding order.
+pub const REGS: [Reg; 17] = [
+    gpr("rax", 0, Saved::Caller),
+    gpr("rcx", 1, Saved::Caller),
+    gpr("rdx", 2, Saved::Caller),
+    gpr("rbx", 3, Saved::Reserved("LLVM uses rbx internally; a sequence that needs it (cpuid) saves it itself")),
+    gpr("rsp", 4, Saved::Reserved("it is the stack pointer")),
+    gpr("rbp", 5, Saved::Reserved("it is the frame pointer")),
+    gpr("rsi", 6, Saved::Caller),
+    gpr("rdi", 7, Saved::Caller),
+    gpr("r8", 8, Saved::Caller),
+    gpr("r9", 9, Saved::Caller),
+    gpr("r10", 10, Saved::Caller),
+    gpr("r11", 11, Saved::Caller),
+    gpr("r12", 12, Saved::Callee),
+    gpr("r13", 13, Saved::Callee),
+    gpr("r14", 14, Saved::Callee),
+    gpr("r15", 15, Saved::Callee),
+    Reg { name: "rflags", bit: 16, class: Class::Flags, saved: Saved::Caller },
+];
+
+/// Mask bit of the flags register.
+pub const FLAGS: u64 = 1 << 16;
+
+/// Looks a register up by name.
+pub fn reg(name: &str) -> Option<&'static Reg> {
+    REGS.iter().find(|r| r.name == name)
+}
+
+/// Name of the general register with mask bit `bit`.
+pub fn reg_name(bit: u8) -> &'static str {
+    REGS.iter().find(|r| r.bit == bit).map_or("?", |r| r.name)
+}
+
+/// Mask of a list of register bits.
+pub const fn mask(bits: &[u8]) -> u64 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < bits.len() {
+        m |= 1 << bits[i];
+        i += 1;
+    }
+    m
+}
+
+/// pv argument order after `reg`: the System V order, so an intrinsic declared with
+/// `reg = "rdi"` passes its arguments exactly like a C call. `reg` itself is skipped.
+pub const PV_ARG_ORDER: [&str; 6] = ["rdi", "rsi", "rdx", "rcx", "r8", "r9"];
+
+/// System V integer argument registers (bits), used by option 4 and by calls of Xen functions.
+pub const C_ARGS: [u8; 6] = [7, 6, 2, 1, 8, 9];
+/// System V result register (rax).
+pub const C_RESULT: u8 = 0;
+/// Registers a C callee may clobber (rax rcx rdx rsi rdi r8-r11 and flags).
+pub const C_CLOBBERS: u64 = mask(&[0, 1, 2, 6, 7, 8, 9, 10, 11]) | FLAGS;
+/// Registers a C callee must preserve that a site contract may still clobber (r12-r15).
+pub const C_PRESERVED_USABLE: u64 = mask(&[12, 13, 14, 15]);
+
+/// Xen x86_64 hypercall argument registers: rdi, rsi, rdx, r10, r8 (result in rax).
+pub const XEN_ARGS: [u8; 5] = [7, 6, 2, 10, 8];
+/// Registers a hypercall through the hypercall page may clobber, as pv assumes it: the
+/// `syscall`-clobbered rcx and r11, rax, and the argument registers (debug Xen builds
+/// deliberately scramble unused argument registers); r9 as well, conservatively.
+pub const XEN_CLOBBERS: u64 = C_CLOBBERS;
+
+/// Bytes of `call rel32`: the smallest room a patchable site must have.
+pub const CALL_REL32_LEN: usize = 5;
+/// Bytes of `call qword ptr [rip + disp32]`: the option 3 site.
+pub const CALL_RIP_LEN: usize = 6;
+
+/// The recommended multi-byte nops (Intel SDM), index = length - 1. Both the macro (initial
+/// padding) and the engine (padding after patching) use exactly these, so a pristine site and
+/// a re-planned one compare byte for byte.
+pub const NOPS: [&[u8]; 9] = [
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+/// Fills `buf` with the fewest nops from [`NOPS`] (longest first).
+pub fn fill_nops(buf: &mut [u8]) {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let n = rest.len().min(NOPS.len());
+        rest[..n].copy_from_slice(NOPS[n - 1]);
+        rest = &mut rest[n..];
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Intrinsic`] → tokens. One module per binding supplies the call site; [`site`] writes the
+//! record every site carries, [`routines`] the out-of-line native routine, the Xen stub, the
+//! C-ABI adapters of option 4 and the self-test probe. Everything generated for a declaration
+//! lives inside the generated function's body, the one scope from which its `asm!` can name
+//! them; nothing else enters the caller's namespace.
+
+mod direct_branch;
+mod indirect_branch;
+mod indirect_call;
+mod inline_patch;
+mod routines;
+mod site;
+
+use crate::check::{self, Contract};
+use crate::model::{Intrinsic, Xen};
+use proc_macro2::TokenStream;
+use pv_abi::x86_64 as x86;
+use pv_abi::{Arch, Binding};
+use quote::{format_ident, quote};
+
+/// The attribute's whole job: parse, check, expand, or report.
+pub fn intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
+    let intr = match crate::parse::intrinsic(args, item.clone()) {
+        Ok(intr) => intr,
+        Err(e) => return fallback(e, item),
+    };
+    if intr.arch == Arch::Ia64 {
+        let e = darling::Error::custom(
+            "ia64 backend not implemented yet: this declaration parses, but only x86_64 expands for now",
+        )
+        .with_span(intr.name());
+        return fallback(e, item);
+    }
+    match check::x86_64(&intr) {
+        Ok(contract) => x86_64(&intr, &contract),
+        Err(e) => fallback(e, item),
+    }
+}
+
+/// The errors, plus the declared function with a diverging body so callers still type-check
+/// and the user sees only the real problems (thiserror's `fallback`).
+pub fn fallback(errors: darling::Error, item: TokenStream) -> TokenStream {
+    let errors = errors.write_errors();
+    let Ok(mut decl) = syn::parse2::<syn::ForeignItemFn>(item) else {
+        return errors;
+    };
+    for input in decl.sig.inputs.iter_mut() {
+        if let syn::FnArg::Typed(pat) = input {
+            pat.attrs.retain(|a| !a.path().is_ident("pv"));
+        }
+    }
+    let syn::ForeignItemFn { attrs, vis, sig, .. } = decl;
+    quote! {
+        #errors
+        #(#attrs)*
+        #[allow(unused_variables)]
+        #vis #sig { ::core::unimplemented!("#[pv_intrinsic] declaration with errors") }
+    }
+}
+
+/// Names of the generated items, scoped inside the generated function.
+pub struct Names {
+    pub desc: syn::Ident,
+    pub slot: syn::Ident,
+    pub native: syn::Ident,
+    pub xen: syn::Ident,
+    pub probe: syn::Ident,
+}
+
+impl Names {
+    fn new() -> Self {
+        Names {
+            desc: format_ident!("__PV_DESC"),
+            slot: format_ident!("__PV_SLOT"),
+            native: format_ident!("__pv_native"),
+            xen: format_ident!("__pv_xen"),
+            probe: format_ident!("__pv_probe"),
+        }
+    }
+}
+
+/// A call site: the instruction lines between the site labels and the `sym` operands they use.
+pub struct SiteAsm {
+    pub lines: Vec<String>,
+    pub syms: TokenStream,
+}
+
+/// The contract a binding presents to its callers: the declared one for options 1-3, the C ABI
+/// for option 4.
+fn presented(intr: &Intrinsic, c: &Contract) -> (u64, u64, u64) {
+    match intr.binding {
+        Binding::IndirectCall => {
+            let args = x86::C_ARGS[..intr.args.len()].iter().fold(0, |m, b| m | 1 << b);
+            (args, 1 << x86::C_RESULT, x86::C_CLOBBERS)
+        }
+        _ => (c.uses(), c.defs(), c.clobbers | x86::FLAGS),
+    }
+}
+
+fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
+    let n = Names::new();
+    let site = match intr.binding {
+        Binding::InlinePatch => Some(inline_patch::site(intr)),
+        Binding::DirectBranch => Some(direct_branch::site(&n)),
+        Binding::IndirectBranch => Some(indirect_branch::site(&n)),
+        Binding::IndirectCall => None,
+    };
+    let routines = routines::all(intr, c, &n, site.as_ref());
+    let descriptor = descriptor(intr, c, &n);
+    let body = match &site {
+        Some(site) => site::call(intr, c, &n, site),
+        None => indirect_call::call(intr, &n),
+    };
+    let Intrinsic { attrs, vis, sig, .. } = intr;
+    let contract_doc = contract_doc(intr, c);
+    quote! {
+        #(#attrs)*
+        #[doc = ""]
+        #[doc = #contract_doc]
+        #[inline(always)]
+        #vis #sig {
+            #descriptor
+            #routines
+            #body
+        }
+    }
+}
+
+/// One line of rustdoc saying how the intrinsic is bound and what it may clobber.
+fn contract_doc(intr: &Intrinsic, c: &Contract) -> String {
+    let regs = |m: u64| -> String {
+        let names: Vec<&str> = (0..16).filter(|b| m & 1 << b != 0).map(x86::reg_name).collect();
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    };
+    let (uses, defs, clobbers) = presented(intr, c);
+    format!(
+        "pv: binding `{}` (RFC option {}); reads {}; writes {}; clobbers {} and flags.",
+        intr.binding.name(),
+        intr.binding.rfc_number(),
+        regs(uses),
+        regs(defs),
+        regs(clobbers & !x86::FLAGS),
+    )
+}
+
+/// The descriptor and the ops-table slot.
+fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
+    let Names { desc, slot, native, xen, probe } = n;
+    let name = intr.name().to_string();
+    let binding = format_ident!("{}", variant(intr.binding.name()));
+    let (uses, defs, clobbers) = presented(intr, c);
+    // Xen runs the native routine when it intercepts nothing (or emulates what traps).
+    let xen_routine = if matches!(intr.xen, Xen::Native) { native } else { xen };
+    let xen_kind = match &intr.xen {
+        Xen::Native => quote!(Native),
+        Xen::Nop => quote!(Nop),
+        Xen::Asm(_) => quote!(Asm),
+        Xen::Hypercall { call, .. } => {
+            let nr = call.nr;
+            quote!(Hypercall(#nr))
+        }
+        Xen::Call(_) => quote!(Call),
+    };
+    quote! {
+        /// The intrinsic's descriptor: what the patch engine and the site lister know of it.
+        #[used]
+        #[unsafe(link_section = "pv_intrinsics")]
+        static #desc: ::pv_runtime::Intrinsic = ::pv_runtime::Intrinsic {
+            name: #name,
+            module: ::core::module_path!(),
+            arch: ::pv_runtime::Arch::X86_64,
+            binding: ::pv_runtime::Binding::#binding,
+            contract: ::pv_runtime::Contract { uses: #uses, defs: #defs, clobbers: #clobbers },
+            xen_kind: ::pv_runtime::XenKind::#xen_kind,
+            native: #native,
+            xen: #xen_routine,
+            probe: #probe,
+            slot: &#slot,
+        };
+        /// The intrinsic's ops-table slot, initialised to the native routine.
+        static #slot: ::pv_runtime::Slot = ::pv_runtime::Slot::new(#native);
+    }
+}
+
+fn variant(snake: &str) -> String {
+    snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
+}

@@ -1,0 +1,100 @@
+//! The site every option 1-3 call site (and each probe) shares: labels around the instructions,
+//! nop padding up to the room a `call rel32` needs, a copy of the native body in `pv_repl`, and
+//! the versioned, PC-relative record in `pv_sites` (layout in `pv_abi::record`).
+
+use super::{Names, SiteAsm, routines};
+use crate::check::Contract;
+use crate::model::Intrinsic;
+use proc_macro2::TokenStream;
+use pv_abi::record::{self, MAGIC, VERSION};
+use pv_abi::x86_64 as x86;
+use quote::{format_ident, quote};
+
+/// The asm lines of a complete site: instructions, padding, native copy, record.
+pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<String> {
+    let (uses, defs, clobbers) = super::presented(intr, c);
+    let mut l = vec!["772:".to_string()];
+    l.extend(site.lines.iter().cloned());
+    l.push("773:".into());
+    // Pad to the room of a `call rel32` with the same nops the engine writes.
+    for len in 0..x86::CALL_REL32_LEN {
+        let pad = x86::CALL_REL32_LEN - len;
+        let mut nops = vec![0u8; pad];
+        x86::fill_nops(&mut nops);
+        let bytes: Vec<String> = nops.iter().map(|b| format!("{b:#04x}")).collect();
+        let cond = if len == 0 { ".if" } else { ".elseif" };
+        l.push(format!("{cond} 773b - 772b == {len}"));
+        l.push(format!(".byte {}", bytes.join(", ")));
+    }
+    l.push(".endif".into());
+    l.push("774:".into());
+    l.push(format!(".pushsection {},\"aR\"", record::REPL_SECTION));
+    l.push("775:".into());
+    l.extend(routines::native_lines(intr));
+    l.push("776:".into());
+    l.push(".popsection".into());
+    l.push(format!(".pushsection {},\"aR\"", record::SITES_SECTION));
+    l.push(".balign 8".into());
+    l.push(format!(".short {MAGIC:#06x}"));
+    l.push(format!(".byte {VERSION}, {flags}, {}, {}, 774b - 772b, 776b - 775b", pv_abi::Arch::X86_64 as u8, intr.binding as u8));
+    l.push(".quad 772b - .".into());
+    l.push(".quad 775b - .".into());
+    l.push(".quad {desc} - .".into());
+    l.push(format!(".quad {uses:#x}"));
+    l.push(format!(".quad {defs:#x}"));
+    l.push(format!(".quad {clobbers:#x}"));
+    l.push(".popsection".into());
+    l
+}
+
+/// The generated function's body for options 1-3: the site as inline asm, with the argument
+/// registers bound to the declared contract.
+pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenStream {
+    let lines = lines(intr, c, site, 0);
+    let desc = &n.desc;
+    let syms = &site.syms;
+    let ret = format_ident!("__pv_ret");
+    let has_ret = intr.ret.is_some();
+    let out = || if has_ret { quote!(#ret) } else { quote!(_) };
+    let mut ops = Vec::new();
+    for (arg, bit) in intr.args.iter().zip(&c.args) {
+        let r = x86::reg_name(*bit);
+        let id = &arg.ident;
+        let value = quote!(::pv_runtime::__private::Reg::to_reg(#id));
+        ops.push(if Some(*bit) == c.carrier {
+            let o = out();
+            quote!(inout(#r) #value => #o)
+        } else if c.clobbers & 1 << bit != 0 {
+            quote!(inout(#r) #value => _)
+        } else {
+            quote!(in(#r) #value)
+        });
+    }
+    if let Some(bit) = c.carrier.filter(|b| !c.args.contains(b)) {
+        let r = x86::reg_name(bit);
+        let o = out();
+        ops.push(quote!(out(#r) #o));
+    }
+    for bit in (0..16u8).filter(|b| c.clobbers & 1 << b != 0 && !c.args.contains(b)) {
+        let r = x86::reg_name(bit);
+        ops.push(quote!(out(#r) _));
+    }
+    let (decl, finish) = match &intr.ret {
+        Some(ty) => (quote!(let #ret: u64;), quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(#ret))),
+        None => (quote!(), quote!()),
+    };
+    quote! {
+        #decl
+        // SAFETY: the site honours the declared register contract in every state the engine
+        // can put it in; it may become a call, so neither `nostack` nor `preserves_flags`.
+        unsafe {
+            ::core::arch::asm!(
+                #(#lines),*,
+                desc = sym #desc,
+                #syms
+                #(#ops),*
+            );
+        }
+        #finish
+    }
+}

@@ -1,0 +1,289 @@
+//! Tokens → [`Intrinsic`]: the attribute arguments through darling (unknown keys get "did you
+//! mean"), the function declaration through syn. Every problem is pushed to the accumulator
+//! with its own span; nothing here panics.
+
+use crate::model::{Arg, HypercallArg, Intrinsic, RegName, Xen};
+use darling::ast::NestedMeta;
+use darling::{Error, FromMeta, Result};
+use proc_macro2::{Span, TokenStream};
+use pv_abi::{Arch, Binding};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, FnArg, ForeignItemFn, Lit, LitStr, Pat, ReturnType};
+
+/// The attribute's arguments, as written.
+#[derive(FromMeta)]
+struct Args {
+    arch: Option<ArchArg>,
+    reg: Option<LitStr>,
+    clobber: Option<RegList>,
+    binding: Option<BindingArg>,
+    native: Option<LitStr>,
+    xen: Option<XenArg>,
+}
+
+/// `arch = x86_64` or `arch = "ia64"`.
+struct ArchArg(Arch, Span);
+
+/// `binding = indirect_branch` or `binding = 3`.
+struct BindingArg(Binding);
+
+/// `clobber = [rcx, rdx]`, `clobber = [b0, ar.ccv]`.
+struct RegList(Vec<RegName>);
+
+/// `xen = native | nop | asm("...") | hypercall(name, args...) | call(path)`, kept as an
+/// expression until the declaration's parameters are known.
+struct XenArg(Expr);
+
+fn word(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+        Expr::Field(f) => match &f.member {
+            syn::Member::Named(m) => Some(format!("{}.{m}", word(&f.base)?)),
+            syn::Member::Unnamed(_) => None,
+        },
+        _ => None,
+    }
+}
+
+impl FromMeta for ArchArg {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        let found = word(expr).and_then(|w| Arch::from_name(&w));
+        found.map(|a| ArchArg(a, expr.span())).ok_or_else(|| {
+            Error::custom("unknown architecture: write `arch = x86_64` or `arch = ia64`").with_span(expr)
+        })
+    }
+}
+
+impl FromMeta for BindingArg {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        let found = match expr {
+            Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => {
+                n.base10_parse::<u8>().ok().and_then(Binding::from_number)
+            }
+            _ => word(expr).and_then(|w| Binding::from_name(&w)),
+        };
+        found.map(BindingArg).ok_or_else(|| {
+            Error::custom(
+                "unknown binding: write `inline_patch` (1), `direct_branch` (2), \
+                 `indirect_branch` (3) or `indirect_call` (4)",
+            )
+            .with_span(expr)
+        })
+    }
+}
+
+impl FromMeta for RegList {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        let Expr::Array(array) = expr else {
+            return Err(Error::custom("expected a list of registers, e.g. `clobber = [rcx, rdx]`").with_span(expr));
+        };
+        let mut errors = Error::accumulator();
+        let regs = array
+            .elems
+            .iter()
+            .filter_map(|e| {
+                let name = word(e).map(|name| RegName { name, span: e.span() });
+                errors.handle(name.ok_or_else(|| Error::custom("expected a register name").with_span(e)))
+            })
+            .collect();
+        errors.finish_with(RegList(regs))
+    }
+}
+
+impl FromMeta for XenArg {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        Ok(XenArg(expr.clone()))
+    }
+}
+
+const XEN_FORMS: &str =
+    "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, `xen = hypercall(name, args...)` or `xen = call(path)`";
+
+/// Resolves `xen = ...` against the declared parameters.
+fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
+    match expr {
+        Expr::Path(p) if p.path.is_ident("native") => Ok(Xen::Native),
+        Expr::Path(p) if p.path.is_ident("nop") => Ok(Xen::Nop),
+        Expr::Call(call) => {
+            let form = word(&call.func).unwrap_or_default();
+            let inputs: Vec<&Expr> = call.args.iter().collect();
+            match (form.as_str(), inputs.as_slice()) {
+                ("asm", [Expr::Lit(ExprLit { lit: Lit::Str(s), .. })]) => Ok(Xen::Asm(s.clone())),
+                ("call", [Expr::Path(p)]) => Ok(Xen::Call(p.path.clone())),
+                ("hypercall", [name, rest @ ..]) => hypercall(name, rest, args),
+                _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
+            }
+        }
+        _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
+    }
+}
+
+fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
+    let word = word(name).unwrap_or_default();
+    let Some(call) = pv_abi::xen::hypercall(&word) else {
+        let names = pv_abi::xen::HYPERCALLS.iter().map(|h| h.name);
+        return Err(Error::custom(format!("unknown Xen hypercall `{word}`{}", did_you_mean(&word, names))).with_span(name));
+    };
+    let mut errors = Error::accumulator();
+    if rest.len() != call.args as usize {
+        errors.push(
+            Error::custom(format!(
+                "hypercall `{}` takes {} argument(s), {} given",
+                call.name,
+                call.args,
+                rest.len()
+            ))
+            .with_span(name),
+        );
+    }
+    let hargs = rest
+        .iter()
+        .filter_map(|e| {
+            let arg = match e {
+                Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => n.base10_parse::<u64>().map(HypercallArg::Const).map_err(Error::from),
+                Expr::Path(p) => p
+                    .path
+                    .get_ident()
+                    .and_then(|i| args.iter().position(|a| a.ident == *i))
+                    .map(HypercallArg::Param)
+                    .ok_or_else(|| Error::custom("not a parameter of this declaration").with_span(e)),
+                _ => Err(Error::custom("a hypercall argument is a parameter name or an integer constant").with_span(e)),
+            };
+            errors.handle(arg)
+        })
+        .collect();
+    errors.finish_with(Xen::Hypercall { call, args: hargs })
+}
+
+/// `", did you mean `x`?"` for the closest candidate, or nothing.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let best = candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    best.map_or(String::new(), |(_, c)| format!(", did you mean `{c}`?"))
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses `#[pv(reg = "...")]` on one argument and strips it.
+fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
+    let mut reg = None;
+    let mut errors = Error::accumulator();
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("pv") {
+            return true;
+        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("reg") {
+                let s: LitStr = meta.value()?.parse()?;
+                reg = Some(RegName { name: s.value(), span: s.span() });
+                Ok(())
+            } else {
+                Err(meta.error("unknown argument attribute: the only one is `#[pv(reg = \"...\")]`"))
+            }
+        });
+        errors.handle(parsed.map_err(Error::from));
+        false
+    });
+    errors.finish_with(reg)
+}
+
+/// Parses the declaration. `Err` carries every problem found.
+pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
+    let mut errors = Error::accumulator();
+    let args = errors.handle(
+        NestedMeta::parse_meta_list(args).map_err(Error::from).and_then(|list| Args::from_list(&list)),
+    );
+    let decl = errors.handle(declaration(item));
+    let (Some(args), Some(mut decl)) = (args, decl) else {
+        errors.finish()?;
+        return Err(internal());
+    };
+
+    let mut params = Vec::new();
+    for input in decl.sig.inputs.iter_mut() {
+        match input {
+            FnArg::Typed(pat) => {
+                let reg = errors.handle(arg_reg(&mut pat.attrs)).flatten();
+                match &*pat.pat {
+                    Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
+                        params.push(Arg { ident: id.ident.clone(), ty: (*pat.ty).clone(), reg })
+                    }
+                    other => errors.push(Error::custom("an argument is a plain name, e.g. `index: u64`").with_span(other)),
+                }
+            }
+            FnArg::Receiver(r) => errors.push(Error::custom("an intrinsic is a free function, not a method").with_span(r)),
+        }
+    }
+    let ret = match &decl.sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+    };
+    let xen = match &args.xen {
+        Some(XenArg(expr)) => errors.handle(xen(expr, &params)),
+        None => {
+            errors.push(Error::custom(format!("missing `xen = ...`: {XEN_FORMS}")).with_span(&decl.sig.ident));
+            None
+        }
+    };
+    let native = args.native.clone().or_else(|| {
+        errors.push(
+            Error::custom("missing `native = \"...\"`: the native instruction sequence").with_span(&decl.sig.ident),
+        );
+        None
+    });
+    let arch = errors.handle(crate::check::arch(&args.arch.as_ref().map(|a| (a.0, a.1)), &args.reg, &args.clobber.as_ref().map(|c| &c.0[..]).unwrap_or(&[]), &params, &decl.sig.ident));
+    errors.finish()?;
+    let (Some(xen), Some(native), Some(arch)) = (xen, native, arch) else {
+        return Err(internal());
+    };
+    Ok(Intrinsic {
+        attrs: decl.attrs,
+        vis: decl.vis,
+        sig: decl.sig,
+        arch,
+        binding: args.binding.map_or(Binding::InlinePatch, |b| b.0),
+        args: params,
+        ret,
+        reg: args.reg.map(|s| RegName { name: s.value(), span: s.span() }),
+        clobbers: args.clobber.map_or_else(Vec::new, |c| c.0),
+        native,
+        xen,
+    })
+}
+
+/// The item must be a bodiless function declaration.
+fn declaration(item: TokenStream) -> Result<ForeignItemFn> {
+    if let Ok(decl) = syn::parse2::<ForeignItemFn>(item.clone()) {
+        return Ok(decl);
+    }
+    match syn::parse2::<syn::ItemFn>(item.clone()) {
+        Ok(f) => Err(Error::custom(
+            "an intrinsic is declared without a body (`fn name(args) -> T;`): pv generates the body",
+        )
+        .with_span(&f.block)),
+        Err(_) => Err(Error::custom("#[pv_intrinsic] applies to a function declaration: `fn name(args) -> T;`")
+            .with_span(&item)),
+    }
+}
+
+/// A part failed without saying why: a bug in pv, reported as an error rather than a panic.
+fn internal() -> Error {
+    Error::custom("internal error in #[pv_intrinsic]: a part failed without an error; please report")
+}

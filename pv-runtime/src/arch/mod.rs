@@ -1,0 +1,3 @@
+//! Instruction encoders per architecture: exactly the forms the engine writes or checks.
+
+pub mod x86_64;

@@ -1,0 +1,262 @@
+//! The patch engine: for every site, the bytes it must hold now and the bytes it will hold
+//! after a transition (plan), a comparison with what it does hold (verify), then one staged
+//! batch handed to a [`TextWriter`] (apply, revert) and a [`Report`].
+//!
+//! A site is in one of two states the engine can compute from the record alone: *original*
+//! (as the compiler emitted it) or *patched for a target*. A site holding anything else is
+//! refused and reported, and never written; every other site is still patched.
+
+use crate::arch::x86_64 as codec;
+use crate::ops::{Intrinsic, Routine, XenKind, intrinsics};
+use crate::report::{Outcome, Report};
+use crate::site::{Site, sites};
+use crate::writer::TextWriter;
+use core::ops::Deref;
+use pv_abi::record::MAX_SITE_LEN;
+use pv_abi::{Arch, Binding};
+
+/// A backend of the user's: the routine it installs for each intrinsic.
+pub trait Backend {
+    /// Name for reports.
+    fn name(&self) -> &str;
+    /// The routine for `intrinsic`, under its binding's convention (the declared register
+    /// contract for options 1-3, the C ABI for option 4); `None` keeps the native routine.
+    fn routine(&self, intrinsic: &Intrinsic) -> Option<Routine>;
+}
+
+/// What to patch for.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// Bare metal: the native body inline wherever it fits, else a direct call to it.
+    Native,
+    /// Xen PV: a direct call to each Xen stub (inline where Xen runs the native body).
+    Xen,
+    /// A backend of the user's.
+    Backend(&'a dyn Backend),
+}
+
+impl Target<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Native => "native",
+            Target::Xen => "xen",
+            Target::Backend(b) => b.name(),
+        }
+    }
+
+    /// The routine this target installs for `i` (its slot, and the call target of its sites).
+    pub fn routine(&self, i: &Intrinsic) -> Routine {
+        match self {
+            Target::Native => i.native,
+            Target::Xen => i.xen,
+            Target::Backend(b) => b.routine(i).unwrap_or(i.native),
+        }
+    }
+
+    /// Bytes to place in the site instead of a call, when the target runs a fixed sequence.
+    fn inline<'s>(&self, site: &Site) -> Option<&'s [u8]> {
+        let native = Some(site.native_body());
+        match (self, site.intrinsic.xen_kind) {
+            (Target::Native, _) | (Target::Xen, XenKind::Native) => native,
+            (Target::Xen, XenKind::Nop) => Some(&[]),
+            (Target::Backend(b), _) if b.routine(site.intrinsic).is_none() => native,
+            _ => None,
+        }
+    }
+}
+
+/// The state of the sites, as far as the engine knows.
+#[derive(Clone, Copy)]
+pub enum State<'a> {
+    /// As the compiler emitted them.
+    Original,
+    /// Patched for a target.
+    Patched(Target<'a>),
+}
+
+/// Why no bytes can be computed for a site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The record is for another architecture than this engine patches.
+    Arch(Arch),
+    /// Option 4 has no sites; a record claiming one is corrupt.
+    NoSite,
+    /// The native body is longer than the site.
+    BodyTooLong,
+    /// A call target beyond ±2 GiB of the site.
+    OutOfRange,
+}
+
+impl core::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PlanError::Arch(a) => write!(f, "an {} site cannot be patched on this machine", a.name()),
+            PlanError::NoSite => f.write_str("an option 4 intrinsic has no site"),
+            PlanError::BodyTooLong => f.write_str("native body longer than the site"),
+            PlanError::OutOfRange => f.write_str("call target out of rel32 range"),
+        }
+    }
+}
+
+/// A site's bytes (at most [`MAX_SITE_LEN`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Bytes {
+    buf: [u8; MAX_SITE_LEN],
+    len: usize,
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl core::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for b in self.iter() {
+            write!(f, "{b:02x} ")?;
+        }
+        Ok(())
+    }
+}
+
+impl Bytes {
+    /// `head`, then nops up to `len`.
+    fn padded(head: &[u8], len: usize) -> Result<Bytes, PlanError> {
+        if head.len() > len {
+            return Err(PlanError::BodyTooLong);
+        }
+        let mut buf = [0; MAX_SITE_LEN];
+        buf[..head.len()].copy_from_slice(head);
+        codec::fill_nops(&mut buf[head.len()..len]);
+        Ok(Bytes { buf, len })
+    }
+}
+
+/// The bytes `site` holds in `state`.
+pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
+    let r = &site.record;
+    if r.arch != Arch::X86_64 {
+        return Err(PlanError::Arch(r.arch));
+    }
+    let (at, len) = (site.addr(), r.len);
+    let call = |target: Routine| {
+        codec::call_rel32(at, target as usize).ok_or(PlanError::OutOfRange).and_then(|c| Bytes::padded(&c, len))
+    };
+    match state {
+        State::Original => match r.binding {
+            Binding::InlinePatch => Bytes::padded(site.native_body(), len),
+            Binding::DirectBranch => call(site.intrinsic.native),
+            Binding::IndirectBranch => codec::call_rip(at, site.intrinsic.slot.addr())
+                .ok_or(PlanError::OutOfRange)
+                .and_then(|c| Bytes::padded(&c, len)),
+            Binding::IndirectCall => Err(PlanError::NoSite),
+        },
+        State::Patched(target) => match target.inline(site) {
+            Some(body) if body.len() <= len => Bytes::padded(body, len),
+            _ => call(target.routine(site.intrinsic)),
+        },
+    }
+}
+
+/// What a transition does to one site.
+#[derive(Clone, Copy)]
+pub struct SitePlan {
+    pub site: Site,
+    /// The bytes the site must hold now.
+    pub expected: Result<Bytes, PlanError>,
+    /// The bytes it will hold.
+    pub new: Result<Bytes, PlanError>,
+    pub outcome: Outcome,
+}
+
+/// Plans the transition of `site` from `from` to `to`, comparing with what it holds.
+pub fn plan_site(site: Site, from: &State, to: &State) -> SitePlan {
+    let expected = bytes(&site, from);
+    let new = bytes(&site, to);
+    let current = site.current();
+    let outcome = match (&expected, &new) {
+        (_, Ok(new)) if current == &new[..] => Outcome::Unchanged,
+        (Ok(expected), Ok(_)) if current == &expected[..] => Outcome::Patched,
+        (Ok(_), Ok(_)) => Outcome::Mismatch,
+        (Err(e), _) | (_, Err(e)) => Outcome::Unplannable(*e),
+    };
+    SitePlan { site, expected, new, outcome }
+}
+
+/// Drives transitions and remembers the state the sites are in.
+pub struct Patcher<'a> {
+    state: State<'a>,
+}
+
+impl Default for Patcher<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Patcher<'a> {
+    /// A patcher for a binary whose sites are as the compiler emitted them.
+    pub const fn new() -> Self {
+        Patcher { state: State::Original }
+    }
+
+    pub fn state(&self) -> State<'a> {
+        self.state
+    }
+
+    /// The plan of every site for a transition to `to`, without writing anything.
+    pub fn plan(&self, to: State<'a>) -> impl Iterator<Item = Result<SitePlan, (usize, crate::site::RecordError)>> + 'a {
+        let from = self.state;
+        sites().map(move |s| s.map(|s| plan_site(s, &from, &to)))
+    }
+
+    /// Dry run of `apply(to)`: the report it would give, with nothing written.
+    pub fn verify(&self, to: Target<'a>) -> Report {
+        let mut report = Report::new(to.name());
+        for plan in self.plan(State::Patched(to)) {
+            report.count(&plan);
+        }
+        report
+    }
+
+    /// Patches every site and switches every slot to `target`.
+    pub fn apply<W: TextWriter>(&mut self, target: Target<'a>, writer: &mut W) -> Result<Report, W::Error> {
+        self.transition(State::Patched(target), target.name(), writer)
+    }
+
+    /// Restores every site to its original bytes and every slot to the native routine.
+    pub fn revert<W: TextWriter>(&mut self, writer: &mut W) -> Result<Report, W::Error> {
+        self.transition(State::Original, "original", writer)
+    }
+
+    fn transition<W: TextWriter>(&mut self, to: State<'a>, name: &str, writer: &mut W) -> Result<Report, W::Error> {
+        let mut report = Report::new(name);
+        for plan in self.plan(to) {
+            report.count(&plan);
+            if let Ok(SitePlan { site, new: Ok(new), outcome: Outcome::Patched, .. }) = plan {
+                writer.stage(site.addr(), &new)?;
+                report.bytes_written += new.len();
+            }
+        }
+        let stats = writer.commit()?;
+        report.pages = stats.pages;
+        report.protection_calls = stats.protection_calls;
+        for i in intrinsics() {
+            let routine = match to {
+                State::Original => i.native,
+                State::Patched(t) => t.routine(i),
+            };
+            if i.slot.get() as usize != routine as usize {
+                // SAFETY: `routine` implements `i` under its binding's convention (the target's
+                // promise), and patching runs single-threaded.
+                unsafe { i.slot.set(routine) };
+                report.slots_switched += 1;
+            }
+        }
+        report.calls_only = intrinsics().iter().filter(|i| !i.binding.has_site()).count();
+        self.state = to;
+        Ok(report)
+    }
+}

@@ -1,0 +1,84 @@
+//! pv's runtime core, `no_std`: the records `#[pv_intrinsic]` emits, the descriptors and ops
+//! slots, the x86_64 codec and the patch engine (plan, verify, apply, revert, report), the Xen
+//! hypercall ABI and the guest side of Xen's PV idioms.
+//!
+//! With feature `std`, [`writer::RemapWriter`] patches a running process without ever mapping
+//! text writable and executable; with feature `hv`, [`hv`] is an in-process test hypervisor
+//! that speaks the Xen hypercall ABI.
+#![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod arch;
+pub mod engine;
+pub mod ops;
+pub mod probe;
+pub mod report;
+pub mod site;
+pub mod writer;
+pub mod xen;
+
+#[cfg(feature = "hv")]
+pub mod hv;
+
+pub use engine::{Backend, Patcher, Target};
+pub use ops::{Contract, Intrinsic, Routine, Slot, XenKind, intrinsics};
+pub use pv_abi::{Arch, Binding};
+pub use report::Report;
+pub use site::{Site, sites};
+
+/// Items the generated code uses; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// A value that crosses a site in one 64-bit register.
+    pub trait Reg: Copy {
+        fn to_reg(self) -> u64;
+        fn from_reg(r: u64) -> Self;
+    }
+
+    macro_rules! reg_int {
+        ($($t:ty),*) => {$(
+            impl Reg for $t {
+                #[inline(always)]
+                fn to_reg(self) -> u64 { self as u64 }
+                #[inline(always)]
+                fn from_reg(r: u64) -> Self { r as $t }
+            }
+        )*};
+    }
+    reg_int!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+    impl Reg for bool {
+        #[inline(always)]
+        fn to_reg(self) -> u64 {
+            self as u64
+        }
+        #[inline(always)]
+        fn from_reg(r: u64) -> Self {
+            r & 1 != 0
+        }
+    }
+
+    impl<T> Reg for *const T {
+        #[inline(always)]
+        fn to_reg(self) -> u64 {
+            self as usize as u64
+        }
+        #[inline(always)]
+        fn from_reg(r: u64) -> Self {
+            r as usize as *const T
+        }
+    }
+
+    impl<T> Reg for *mut T {
+        #[inline(always)]
+        fn to_reg(self) -> u64 {
+            self as usize as u64
+        }
+        #[inline(always)]
+        fn from_reg(r: u64) -> Self {
+            r as usize as *mut T
+        }
+    }
+}

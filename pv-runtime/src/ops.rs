@@ -1,0 +1,119 @@
+//! Descriptors and ops-table slots: one of each per declared intrinsic, placed by the macro.
+//! Descriptors sit in the `pv_intrinsics` section, so the engine can find every intrinsic —
+//! including option 4 ones, which have no site — without a registry.
+
+use core::cell::UnsafeCell;
+use pv_abi::{Arch, Binding};
+
+/// An out-of-line routine. Options 1-3 follow the declared register contract; option 4 the C
+/// ABI with the declared signature. Either way the type only names an address.
+pub type Routine = unsafe extern "C" fn();
+
+/// Registers as masks (`pv_abi::x86_64` bits): what a site reads, defines and may clobber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contract {
+    pub uses: u64,
+    pub defs: u64,
+    pub clobbers: u64,
+}
+
+/// How Xen implements an intrinsic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XenKind {
+    /// The native sequence runs unchanged (Xen emulates it if it traps).
+    Native,
+    /// Nothing: sites become nops.
+    Nop,
+    /// A replacement instruction sequence (e.g. `XEN_EMULATE_PREFIX cpuid`).
+    Asm,
+    /// A hypercall through the hypercall page.
+    Hypercall(u32),
+    /// A Rust function called through a callee-save thunk.
+    Call,
+}
+
+/// One intrinsic: everything the engine and tools need to know of a declaration.
+pub struct Intrinsic {
+    pub name: &'static str,
+    /// `module_path!()` of the declaration.
+    pub module: &'static str,
+    pub arch: Arch,
+    pub binding: Binding,
+    /// The contract callers see (the C ABI for option 4).
+    pub contract: Contract,
+    pub xen_kind: XenKind,
+    /// The native routine (option 4: its C-ABI adapter).
+    pub native: Routine,
+    /// The Xen routine (option 4: its C-ABI adapter); the native routine when Xen runs it.
+    pub xen: Routine,
+    /// The self-test probe (see [`crate::probe`]).
+    pub probe: Routine,
+    /// The ops-table slot.
+    pub slot: &'static Slot,
+}
+
+/// An ops-table slot: the routine that option 3 sites call through and option 4 calls.
+#[repr(transparent)]
+pub struct Slot(UnsafeCell<Routine>);
+
+// SAFETY: slots are written only by the patch engine, which runs single-threaded (at boot, or
+// before a process starts threads); readers see either routine, both valid.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    pub const fn new(routine: Routine) -> Self {
+        Slot(UnsafeCell::new(routine))
+    }
+
+    /// The routine currently installed.
+    #[inline(always)]
+    pub fn get(&self) -> Routine {
+        // SAFETY: the cell always holds a valid routine; the read is a plain aligned load.
+        unsafe { core::ptr::read_volatile(self.0.get()) }
+    }
+
+    /// The slot's address, as `call [rip + slot]` encodes it.
+    pub fn addr(&self) -> usize {
+        self.0.get() as usize
+    }
+
+    /// Installs `routine`.
+    ///
+    /// # Safety
+    /// `routine` must implement this slot's intrinsic under its binding's convention, and no
+    /// other thread may be calling through the slot.
+    pub unsafe fn set(&self, routine: Routine) {
+        // SAFETY: per the contract above.
+        unsafe { core::ptr::write_volatile(self.0.get(), routine) }
+    }
+}
+
+unsafe extern "Rust" {
+    #[link_name = "__start_pv_intrinsics"]
+    static START: [Intrinsic; 0];
+    #[link_name = "__stop_pv_intrinsics"]
+    static STOP: [Intrinsic; 0];
+}
+
+/// Keeps the section, and so its bounds, defined in a binary without intrinsics.
+#[used]
+#[unsafe(link_section = "pv_intrinsics")]
+static mut ANCHOR: [Intrinsic; 0] = [];
+
+/// Every intrinsic linked into this binary.
+pub fn intrinsics() -> &'static [Intrinsic] {
+    // SAFETY: the linker places every `pv_intrinsics` static (each an `Intrinsic`, so equally
+    // sized and aligned) contiguously between the two bounds.
+    unsafe {
+        let start = (&raw const START).cast::<Intrinsic>();
+        let stop = (&raw const STOP).cast::<Intrinsic>();
+        core::slice::from_raw_parts(start, stop.offset_from(start) as usize)
+    }
+}
+
+/// The intrinsic named `name`, if exactly one is linked.
+pub fn find(name: &str) -> Option<&'static Intrinsic> {
+    let mut found = intrinsics().iter().filter(|i| i.name == name);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}

@@ -1,0 +1,176 @@
+//! What a transition did: sites by binding and outcome, refusals with their reasons, bytes,
+//! pages and protection calls, slots switched. Fixed-size, so it works before any allocator.
+
+use crate::engine::{PlanError, SitePlan};
+use crate::site::RecordError;
+use core::fmt;
+use pv_abi::Binding;
+
+/// What happened to one site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Held the expected bytes; the new ones are written.
+    Patched,
+    /// Already held the new bytes.
+    Unchanged,
+    /// Held neither the expected nor the new bytes: refused, left untouched.
+    Mismatch,
+    /// No bytes could be computed: refused, left untouched.
+    Unplannable(PlanError),
+}
+
+/// Sites of one binding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub sites: usize,
+    pub patched: usize,
+    pub unchanged: usize,
+    pub refused: usize,
+}
+
+/// Why a site or record was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Mismatch,
+    Plan(PlanError),
+    Record(RecordError),
+}
+
+/// One refused site (or unusable record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub addr: usize,
+    /// The intrinsic, when the record could be read.
+    pub name: &'static str,
+    pub reason: Reason,
+}
+
+/// How many refusals a report names one by one; the total is always counted.
+pub const NAMED_REFUSALS: usize = 16;
+
+/// The outcome of one `verify`, `apply` or `revert`.
+#[derive(Clone, Copy, Debug)]
+pub struct Report {
+    target: [u8; 32],
+    target_len: usize,
+    /// Options 1-3, by RFC number - 1.
+    pub by_binding: [Counts; 3],
+    /// Self-test probe sites among them.
+    pub probes: usize,
+    /// Option 4 intrinsics: no site, only their slot switches.
+    pub calls_only: usize,
+    pub bytes_written: usize,
+    pub pages: usize,
+    pub protection_calls: usize,
+    pub slots_switched: usize,
+    pub refusals: [Option<Refusal>; NAMED_REFUSALS],
+    pub refused_total: usize,
+}
+
+impl Report {
+    pub fn new(target: &str) -> Self {
+        let mut name = [0; 32];
+        let len = target.len().min(32);
+        name[..len].copy_from_slice(&target.as_bytes()[..len]);
+        Report {
+            target: name,
+            target_len: len,
+            by_binding: [Counts::default(); 3],
+            probes: 0,
+            calls_only: 0,
+            bytes_written: 0,
+            pages: 0,
+            protection_calls: 0,
+            slots_switched: 0,
+            refusals: [None; NAMED_REFUSALS],
+            refused_total: 0,
+        }
+    }
+
+    /// The target the report is for.
+    pub fn target(&self) -> &str {
+        core::str::from_utf8(&self.target[..self.target_len]).unwrap_or("?")
+    }
+
+    /// All sites of options 1-3.
+    pub fn total(&self) -> Counts {
+        self.by_binding.iter().fold(Counts::default(), |a, c| Counts {
+            sites: a.sites + c.sites,
+            patched: a.patched + c.patched,
+            unchanged: a.unchanged + c.unchanged,
+            refused: a.refused + c.refused,
+        })
+    }
+
+    /// The refusals named one by one.
+    pub fn refused(&self) -> impl Iterator<Item = &Refusal> {
+        self.refusals.iter().flatten()
+    }
+
+    fn refuse(&mut self, r: Refusal) {
+        if let Some(free) = self.refusals.iter_mut().find(|r| r.is_none()) {
+            *free = Some(r);
+        }
+        self.refused_total += 1;
+    }
+
+    /// Adds one planned site (or unusable record).
+    pub fn count(&mut self, plan: &Result<SitePlan, (usize, RecordError)>) {
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err((addr, e)) => return self.refuse(Refusal { addr: *addr, name: "?", reason: Reason::Record(*e) }),
+        };
+        let (site, r) = (&plan.site, &plan.site.record);
+        let index = (r.binding as usize).clamp(1, 3) - 1;
+        self.by_binding[index].sites += 1;
+        self.probes += usize::from(r.probe);
+        let reason = match plan.outcome {
+            Outcome::Patched => return self.by_binding[index].patched += 1,
+            Outcome::Unchanged => return self.by_binding[index].unchanged += 1,
+            Outcome::Mismatch => Reason::Mismatch,
+            Outcome::Unplannable(e) => Reason::Plan(e),
+        };
+        self.by_binding[index].refused += 1;
+        self.refuse(Refusal { addr: site.addr(), name: site.intrinsic.name, reason });
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Mismatch => f.write_str("site holds unexpected bytes (left untouched)"),
+            Reason::Plan(e) => write!(f, "{e}"),
+            Reason::Record(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "patch report for target `{}`", self.target())?;
+        writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", "binding", "sites", "patched", "unchanged", "refused")?;
+        for (i, c) in self.by_binding.iter().enumerate() {
+            let name = Binding::ALL[i].name();
+            writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", name, c.sites, c.patched, c.unchanged, c.refused)?;
+        }
+        let t = self.total();
+        writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", "total", t.sites, t.patched, t.unchanged, t.refused)?;
+        writeln!(
+            f,
+            "  {} probe sites; {} option-4 intrinsics (slot only); {} slots switched",
+            self.probes, self.calls_only, self.slots_switched
+        )?;
+        writeln!(
+            f,
+            "  {} bytes written on {} pages with {} protection calls",
+            self.bytes_written, self.pages, self.protection_calls
+        )?;
+        for r in self.refused() {
+            writeln!(f, "  refused {:#x} ({}): {}", r.addr, r.name, r.reason)?;
+        }
+        if self.refused_total > NAMED_REFUSALS {
+            writeln!(f, "  ... and {} more refusals", self.refused_total - NAMED_REFUSALS)?;
+        }
+        Ok(())
+    }
+}
