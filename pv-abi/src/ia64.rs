@@ -8,8 +8,20 @@ pub const PV_ARG_ORDER: [&str; 5] = ["r8", "r9", "r10", "r11", "r14"];
 
 /// Application registers by name (the subset Linux's ia64 pv_ops touched).
 pub const APP_REGS: [&str; 14] = [
-    "ar.ccv", "ar.pfs", "ar.unat", "ar.rsc", "ar.bsp", "ar.bspstore", "ar.rnat", "ar.fpsr",
-    "ar.itc", "ar.lc", "ar.ec", "ar.k0", "ar.k1", "ar.eflag",
+    "ar.ccv",
+    "ar.pfs",
+    "ar.unat",
+    "ar.rsc",
+    "ar.bsp",
+    "ar.bspstore",
+    "ar.rnat",
+    "ar.fpsr",
+    "ar.itc",
+    "ar.lc",
+    "ar.ec",
+    "ar.k0",
+    "ar.k1",
+    "ar.eflag",
 ];
 
 /// Whether `name` is an ia64 register: r0-r127, b0-b7, p0-p63 or a known application register.

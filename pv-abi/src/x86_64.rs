@@ -36,7 +36,12 @@ pub struct Reg {
 }
 
 const fn gpr(name: &'static str, bit: u8, saved: Saved) -> Reg {
-    Reg { name, bit, class: Class::General, saved }
+    Reg {
+        name,
+        bit,
+        class: Class::General,
+        saved,
+    }
 }
 
 /// The register file, in encoding order.
@@ -44,7 +49,13 @@ pub const REGS: [Reg; 17] = [
     gpr("rax", 0, Saved::Caller),
     gpr("rcx", 1, Saved::Caller),
     gpr("rdx", 2, Saved::Caller),
-    gpr("rbx", 3, Saved::Reserved("LLVM uses rbx internally; a sequence that needs it (cpuid) saves it itself")),
+    gpr(
+        "rbx",
+        3,
+        Saved::Reserved(
+            "LLVM uses rbx internally; a sequence that needs it (cpuid) saves it itself",
+        ),
+    ),
     gpr("rsp", 4, Saved::Reserved("it is the stack pointer")),
     gpr("rbp", 5, Saved::Reserved("it is the frame pointer")),
     gpr("rsi", 6, Saved::Caller),
@@ -57,7 +68,12 @@ pub const REGS: [Reg; 17] = [
     gpr("r13", 13, Saved::Callee),
     gpr("r14", 14, Saved::Callee),
     gpr("r15", 15, Saved::Callee),
-    Reg { name: "rflags", bit: 16, class: Class::Flags, saved: Saved::Caller },
+    Reg {
+        name: "rflags",
+        bit: 16,
+        class: Class::Flags,
+        saved: Saved::Caller,
+    },
 ];
 
 /// Mask bit of the flags register.

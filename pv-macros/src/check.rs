@@ -1,7 +1,7 @@
 //! The model × the architecture's ABI table → the register contract, or every violation at
 //! once, each at the token that causes it.
 
-use crate::model::{Arg, Intrinsic, RegName, Xen};
+use crate::model::{Arg, Intrinsic, RegName};
 use crate::parse::did_you_mean;
 use darling::{Error, Result};
 use proc_macro2::Span;
@@ -29,26 +29,37 @@ pub fn arch(
     args: &[Arg],
     name: &Ident,
 ) -> Result<Arch> {
-    let mut names: Vec<RegName> = clobbers.to_vec();
-    names.extend(reg.iter().map(|s| RegName { name: s.value(), span: s.span() }));
+    let mut names: Vec<RegName> = reg
+        .iter()
+        .map(|s| RegName {
+            name: s.value(),
+            span: s.span(),
+        })
+        .collect();
+    names.extend(clobbers.iter().cloned());
     names.extend(args.iter().filter_map(|a| a.reg.clone()));
     if let Some((arch, _)) = explicit {
         return Ok(*arch);
     }
     let mut candidates = vec![Arch::X86_64, Arch::Ia64];
+    let mut conflict = None;
     for n in &names {
         let of = arches_of(&n.name);
-        if !of.is_empty() {
+        if !of.is_empty() && !candidates.is_empty() {
             candidates.retain(|a| of.contains(a));
+            conflict = conflict.or(candidates.is_empty().then_some(n));
         }
     }
     match candidates.as_slice() {
         [one] => Ok(*one),
-        [] => Err(Error::custom(
-            "the registers belong to different architectures: add `arch = x86_64` or `arch = ia64` \
-             and name registers of that architecture only",
-        )
-        .with_span(&names.first().map_or(name.span(), |n| n.span))),
+        [] => {
+            let n = conflict.map_or(name.span(), |n| n.span);
+            Err(Error::custom(
+                "this register belongs to another architecture than the ones before it: name registers \
+                 of one architecture, and add `arch = x86_64` or `arch = ia64` if names are shared",
+            )
+            .with_span(&n))
+        }
         _ => {
             let span = names.first().map_or(name.span(), |n| n.span);
             let why = if names.is_empty() {
@@ -89,7 +100,13 @@ impl Contract {
 fn x86_reg(name: &RegName, what: &str, errors: &mut darling::error::Accumulator) -> Option<u8> {
     let Some(reg) = x86::reg(&name.name) else {
         let suggestion = did_you_mean(&name.name, x86::REGS.iter().map(|r| r.name));
-        errors.push(Error::custom(format!("unknown x86_64 register `{}`{suggestion}", name.name)).with_span(&name.span));
+        errors.push(
+            Error::custom(format!(
+                "unknown x86_64 register `{}`{suggestion}",
+                name.name
+            ))
+            .with_span(&name.span),
+        );
         return None;
     };
     if let Saved::Reserved(why) = reg.saved {
@@ -111,7 +128,10 @@ fn x86_reg(name: &RegName, what: &str, errors: &mut darling::error::Accumulator)
 /// Checks an x86_64 declaration and assigns registers.
 pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
     let mut errors = Error::accumulator();
-    let carrier = intr.reg.as_ref().and_then(|r| x86_reg(r, "`reg`", &mut errors));
+    let carrier = intr
+        .reg
+        .as_ref()
+        .and_then(|r| x86_reg(r, "`reg`", &mut errors));
 
     let mut clobbers = 0u64;
     for c in &intr.clobbers {
@@ -120,12 +140,18 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         }
         if let Some(bit) = x86_reg(c, "clobbered", &mut errors) {
             if clobbers & 1 << bit != 0 {
-                errors.push(Error::custom(format!("`{}` is listed twice in `clobber`", c.name)).with_span(&c.span));
+                errors.push(
+                    Error::custom(format!("`{}` is listed twice in `clobber`", c.name))
+                        .with_span(&c.span),
+                );
             }
             if Some(bit) == carrier {
                 errors.push(
-                    Error::custom(format!("`{}` is `reg`, which is always written: remove it from `clobber`", c.name))
-                        .with_span(&c.span),
+                    Error::custom(format!(
+                        "`{}` is `reg`, which is always written: remove it from `clobber`",
+                        c.name
+                    ))
+                    .with_span(&c.span),
                 );
             }
             clobbers |= 1 << bit;
@@ -133,12 +159,16 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
     }
 
     let mut args = Vec::new();
-    let mut order = x86::PV_ARG_ORDER.iter().filter_map(|n| x86::reg(n)).map(|r| r.bit);
+    let mut order = x86::PV_ARG_ORDER
+        .iter()
+        .filter_map(|n| x86::reg(n))
+        .map(|r| r.bit);
     for (i, arg) in intr.args.iter().enumerate() {
         check_type(&arg.ty, &mut errors);
         let bit = match (&arg.reg, i, carrier) {
             (Some(name), _, _) => x86_reg(name, "an argument register", &mut errors),
             (None, 0, Some(c)) => Some(c),
+            (None, 0, None) if intr.reg.is_some() => None,
             (None, 0, None) => {
                 errors.push(
                     Error::custom("argument 0 needs a register: add `reg = \"...\"` or `#[pv(reg = \"...\")]`")
@@ -147,9 +177,14 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                 None
             }
             (None, _, _) => {
-                let next = order.by_ref().find(|b| !args.contains(b) && Some(*b) != carrier);
+                let next = order
+                    .by_ref()
+                    .find(|b| !args.contains(b) && Some(*b) != carrier);
                 if next.is_none() {
-                    errors.push(Error::custom("more arguments than x86_64 pv argument registers").with_span(&arg.ident));
+                    errors.push(
+                        Error::custom("more arguments than x86_64 pv argument registers")
+                            .with_span(&arg.ident),
+                    );
                 }
                 next
             }
@@ -157,7 +192,8 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         if let Some(bit) = bit {
             if args.contains(&bit) {
                 errors.push(
-                    Error::custom(format!("two arguments in `{}`", x86::reg_name(bit))).with_span(&arg.ident),
+                    Error::custom(format!("two arguments in `{}`", x86::reg_name(bit)))
+                        .with_span(&arg.ident),
                 );
             }
             args.push(bit);
@@ -166,33 +202,48 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
     if let Some(ty) = &intr.ret {
         check_type(ty, &mut errors);
         if intr.reg.is_none() {
-            errors.push(Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty));
-        }
-    }
-    if let Xen::Hypercall { args: hargs, .. } = &intr.xen {
-        if hargs.len() > x86::XEN_ARGS.len() {
-            errors.push(Error::custom("x86_64 hypercalls take at most 5 arguments").with_span(intr.name()));
+            errors.push(
+                Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty),
+            );
         }
     }
     if intr.native.value().contains(['{', '}']) {
-        errors.push(Error::custom("the native sequence names registers directly; `{` and `}` are not allowed").with_span(&intr.native));
+        errors.push(
+            Error::custom(
+                "the native sequence names registers directly; `{` and `}` are not allowed",
+            )
+            .with_span(&intr.native),
+        );
     }
-    errors.finish_with(Contract { args, carrier, clobbers })
+    errors.finish_with(Contract {
+        args,
+        carrier,
+        clobbers,
+    })
 }
 
 /// Only values that fit one 64-bit register cross a site.
 fn check_type(ty: &Type, errors: &mut darling::error::Accumulator) {
-    const SCALARS: [&str; 13] =
-        ["u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "bool", "char", "()"];
+    const SCALARS: [&str; 13] = [
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "bool", "char",
+        "()",
+    ];
     let fits = match ty {
         Type::Ptr(_) => true,
-        Type::Path(p) => p.qself.is_none() && p.path.get_ident().is_some_and(|i| SCALARS.contains(&i.to_string().as_str())),
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .get_ident()
+                    .is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
+        }
         _ => false,
     };
     if !fits {
         errors.push(
-            Error::custom("does not fit one register: use an integer, `bool`, or a raw pointer (≤ 64 bits)")
-                .with_span(ty),
+            Error::custom(
+                "does not fit one register: use an integer, `bool`, or a raw pointer (≤ 64 bits)",
+            )
+            .with_span(ty),
         );
     }
 }

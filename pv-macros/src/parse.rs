@@ -37,7 +37,9 @@ struct XenArg(Expr);
 fn word(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s.value()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.value()),
         Expr::Field(f) => match &f.member {
             syn::Member::Named(m) => Some(format!("{}.{m}", word(&f.base)?)),
             syn::Member::Unnamed(_) => None,
@@ -50,7 +52,8 @@ impl FromMeta for ArchArg {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let found = word(expr).and_then(|w| Arch::from_name(&w));
         found.map(|a| ArchArg(a, expr.span())).ok_or_else(|| {
-            Error::custom("unknown architecture: write `arch = x86_64` or `arch = ia64`").with_span(expr)
+            Error::custom("unknown architecture: write `arch = x86_64` or `arch = ia64`")
+                .with_span(expr)
         })
     }
 }
@@ -58,9 +61,9 @@ impl FromMeta for ArchArg {
 impl FromMeta for BindingArg {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let found = match expr {
-            Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => {
-                n.base10_parse::<u8>().ok().and_then(Binding::from_number)
-            }
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(n), ..
+            }) => n.base10_parse::<u8>().ok().and_then(Binding::from_number),
             _ => word(expr).and_then(|w| Binding::from_name(&w)),
         };
         found.map(BindingArg).ok_or_else(|| {
@@ -76,15 +79,23 @@ impl FromMeta for BindingArg {
 impl FromMeta for RegList {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let Expr::Array(array) = expr else {
-            return Err(Error::custom("expected a list of registers, e.g. `clobber = [rcx, rdx]`").with_span(expr));
+            return Err(
+                Error::custom("expected a list of registers, e.g. `clobber = [rcx, rdx]`")
+                    .with_span(expr),
+            );
         };
         let mut errors = Error::accumulator();
         let regs = array
             .elems
             .iter()
             .filter_map(|e| {
-                let name = word(e).map(|name| RegName { name, span: e.span() });
-                errors.handle(name.ok_or_else(|| Error::custom("expected a register name").with_span(e)))
+                let name = word(e).map(|name| RegName {
+                    name,
+                    span: e.span(),
+                });
+                errors.handle(
+                    name.ok_or_else(|| Error::custom("expected a register name").with_span(e)),
+                )
             })
             .collect();
         errors.finish_with(RegList(regs))
@@ -97,8 +108,7 @@ impl FromMeta for XenArg {
     }
 }
 
-const XEN_FORMS: &str =
-    "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, `xen = hypercall(name, args...)` or `xen = call(path)`";
+const XEN_FORMS: &str = "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, `xen = hypercall(name, args...)` or `xen = call(path)`";
 
 /// Resolves `xen = ...` against the declared parameters.
 fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
@@ -109,7 +119,14 @@ fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
             let form = word(&call.func).unwrap_or_default();
             let inputs: Vec<&Expr> = call.args.iter().collect();
             match (form.as_str(), inputs.as_slice()) {
-                ("asm", [Expr::Lit(ExprLit { lit: Lit::Str(s), .. })]) => Ok(Xen::Asm(s.clone())),
+                (
+                    "asm",
+                    [
+                        Expr::Lit(ExprLit {
+                            lit: Lit::Str(s), ..
+                        }),
+                    ],
+                ) => Ok(Xen::Asm(s.clone())),
                 ("call", [Expr::Path(p)]) => Ok(Xen::Call(p.path.clone())),
                 ("hypercall", [name, rest @ ..]) => hypercall(name, rest, args),
                 _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
@@ -123,7 +140,11 @@ fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
     let word = word(name).unwrap_or_default();
     let Some(call) = pv_abi::xen::hypercall(&word) else {
         let names = pv_abi::xen::HYPERCALLS.iter().map(|h| h.name);
-        return Err(Error::custom(format!("unknown Xen hypercall `{word}`{}", did_you_mean(&word, names))).with_span(name));
+        return Err(Error::custom(format!(
+            "unknown Xen hypercall `{word}`{}",
+            did_you_mean(&word, names)
+        ))
+        .with_span(name));
     };
     let mut errors = Error::accumulator();
     if rest.len() != call.args as usize {
@@ -141,14 +162,24 @@ fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
         .iter()
         .filter_map(|e| {
             let arg = match e {
-                Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) => n.base10_parse::<u64>().map(HypercallArg::Const).map_err(Error::from),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(n), ..
+                }) => n
+                    .base10_parse::<u64>()
+                    .map(HypercallArg::Const)
+                    .map_err(Error::from),
                 Expr::Path(p) => p
                     .path
                     .get_ident()
                     .and_then(|i| args.iter().position(|a| a.ident == *i))
                     .map(HypercallArg::Param)
-                    .ok_or_else(|| Error::custom("not a parameter of this declaration").with_span(e)),
-                _ => Err(Error::custom("a hypercall argument is a parameter name or an integer constant").with_span(e)),
+                    .ok_or_else(|| {
+                        Error::custom("not a parameter of this declaration").with_span(e)
+                    }),
+                _ => Err(Error::custom(
+                    "a hypercall argument is a parameter name or an integer constant",
+                )
+                .with_span(e)),
             };
             errors.handle(arg)
         })
@@ -192,10 +223,14 @@ fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("reg") {
                 let s: LitStr = meta.value()?.parse()?;
-                reg = Some(RegName { name: s.value(), span: s.span() });
+                reg = Some(RegName {
+                    name: s.value(),
+                    span: s.span(),
+                });
                 Ok(())
             } else {
-                Err(meta.error("unknown argument attribute: the only one is `#[pv(reg = \"...\")]`"))
+                Err(meta
+                    .error("unknown argument attribute: the only one is `#[pv(reg = \"...\")]`"))
             }
         });
         errors.handle(parsed.map_err(Error::from));
@@ -208,7 +243,9 @@ fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
 pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
     let mut errors = Error::accumulator();
     let args = errors.handle(
-        NestedMeta::parse_meta_list(args).map_err(Error::from).and_then(|list| Args::from_list(&list)),
+        NestedMeta::parse_meta_list(args)
+            .map_err(Error::from)
+            .and_then(|list| Args::from_list(&list)),
     );
     let decl = errors.handle(declaration(item));
     let (Some(args), Some(mut decl)) = (args, decl) else {
@@ -223,12 +260,20 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
                 let reg = errors.handle(arg_reg(&mut pat.attrs)).flatten();
                 match &*pat.pat {
                     Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
-                        params.push(Arg { ident: id.ident.clone(), ty: (*pat.ty).clone(), reg })
+                        params.push(Arg {
+                            ident: id.ident.clone(),
+                            ty: (*pat.ty).clone(),
+                            reg,
+                        })
                     }
-                    other => errors.push(Error::custom("an argument is a plain name, e.g. `index: u64`").with_span(other)),
+                    other => errors.push(
+                        Error::custom("an argument is a plain name, e.g. `index: u64`")
+                            .with_span(other),
+                    ),
                 }
             }
-            FnArg::Receiver(r) => errors.push(Error::custom("an intrinsic is a free function, not a method").with_span(r)),
+            FnArg::Receiver(r) => errors
+                .push(Error::custom("an intrinsic is a free function, not a method").with_span(r)),
         }
     }
     let ret = match &decl.sig.output {
@@ -238,17 +283,27 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
     let xen = match &args.xen {
         Some(XenArg(expr)) => errors.handle(xen(expr, &params)),
         None => {
-            errors.push(Error::custom(format!("missing `xen = ...`: {XEN_FORMS}")).with_span(&decl.sig.ident));
+            errors.push(
+                Error::custom(format!("missing `xen = ...`: {XEN_FORMS}"))
+                    .with_span(&decl.sig.ident),
+            );
             None
         }
     };
     let native = args.native.clone().or_else(|| {
         errors.push(
-            Error::custom("missing `native = \"...\"`: the native instruction sequence").with_span(&decl.sig.ident),
+            Error::custom("missing `native = \"...\"`: the native instruction sequence")
+                .with_span(&decl.sig.ident),
         );
         None
     });
-    let arch = errors.handle(crate::check::arch(&args.arch.as_ref().map(|a| (a.0, a.1)), &args.reg, &args.clobber.as_ref().map(|c| &c.0[..]).unwrap_or(&[]), &params, &decl.sig.ident));
+    let arch = errors.handle(crate::check::arch(
+        &args.arch.as_ref().map(|a| (a.0, a.1)),
+        &args.reg,
+        args.clobber.as_ref().map(|c| &c.0[..]).unwrap_or(&[]),
+        &params,
+        &decl.sig.ident,
+    ));
     errors.finish()?;
     let (Some(xen), Some(native), Some(arch)) = (xen, native, arch) else {
         return Err(internal());
@@ -261,7 +316,10 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         binding: args.binding.map_or(Binding::InlinePatch, |b| b.0),
         args: params,
         ret,
-        reg: args.reg.map(|s| RegName { name: s.value(), span: s.span() }),
+        reg: args.reg.map(|s| RegName {
+            name: s.value(),
+            span: s.span(),
+        }),
         clobbers: args.clobber.map_or_else(Vec::new, |c| c.0),
         native,
         xen,
@@ -285,5 +343,7 @@ fn declaration(item: TokenStream) -> Result<ForeignItemFn> {
 
 /// A part failed without saying why: a bug in pv, reported as an error rather than a panic.
 fn internal() -> Error {
-    Error::custom("internal error in #[pv_intrinsic]: a part failed without an error; please report")
+    Error::custom(
+        "internal error in #[pv_intrinsic]: a part failed without an error; please report",
+    )
 }

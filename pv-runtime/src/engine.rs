@@ -90,7 +90,9 @@ pub enum PlanError {
 impl core::fmt::Display for PlanError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            PlanError::Arch(a) => write!(f, "an {} site cannot be patched on this machine", a.name()),
+            PlanError::Arch(a) => {
+                write!(f, "an {} site cannot be patched on this machine", a.name())
+            }
             PlanError::NoSite => f.write_str("an option 4 intrinsic has no site"),
             PlanError::BodyTooLong => f.write_str("native body longer than the site"),
             PlanError::OutOfRange => f.write_str("call target out of rel32 range"),
@@ -142,7 +144,9 @@ pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
     }
     let (at, len) = (site.addr(), r.len);
     let call = |target: Routine| {
-        codec::call_rel32(at, target as usize).ok_or(PlanError::OutOfRange).and_then(|c| Bytes::padded(&c, len))
+        codec::call_rel32(at, target as usize)
+            .ok_or(PlanError::OutOfRange)
+            .and_then(|c| Bytes::padded(&c, len))
     };
     match state {
         State::Original => match r.binding {
@@ -182,7 +186,12 @@ pub fn plan_site(site: Site, from: &State, to: &State) -> SitePlan {
         (Ok(_), Ok(_)) => Outcome::Mismatch,
         (Err(e), _) | (_, Err(e)) => Outcome::Unplannable(*e),
     };
-    SitePlan { site, expected, new, outcome }
+    SitePlan {
+        site,
+        expected,
+        new,
+        outcome,
+    }
 }
 
 /// Drives transitions and remembers the state the sites are in.
@@ -199,7 +208,9 @@ impl Default for Patcher<'_> {
 impl<'a> Patcher<'a> {
     /// A patcher for a binary whose sites are as the compiler emitted them.
     pub const fn new() -> Self {
-        Patcher { state: State::Original }
+        Patcher {
+            state: State::Original,
+        }
     }
 
     pub fn state(&self) -> State<'a> {
@@ -207,7 +218,10 @@ impl<'a> Patcher<'a> {
     }
 
     /// The plan of every site for a transition to `to`, without writing anything.
-    pub fn plan(&self, to: State<'a>) -> impl Iterator<Item = Result<SitePlan, (usize, crate::site::RecordError)>> + 'a {
+    pub fn plan(
+        &self,
+        to: State<'a>,
+    ) -> impl Iterator<Item = Result<SitePlan, (usize, crate::site::RecordError)>> + 'a {
         let from = self.state;
         sites().map(move |s| s.map(|s| plan_site(s, &from, &to)))
     }
@@ -222,7 +236,11 @@ impl<'a> Patcher<'a> {
     }
 
     /// Patches every site and switches every slot to `target`.
-    pub fn apply<W: TextWriter>(&mut self, target: Target<'a>, writer: &mut W) -> Result<Report, W::Error> {
+    pub fn apply<W: TextWriter>(
+        &mut self,
+        target: Target<'a>,
+        writer: &mut W,
+    ) -> Result<Report, W::Error> {
         self.transition(State::Patched(target), target.name(), writer)
     }
 
@@ -231,11 +249,22 @@ impl<'a> Patcher<'a> {
         self.transition(State::Original, "original", writer)
     }
 
-    fn transition<W: TextWriter>(&mut self, to: State<'a>, name: &str, writer: &mut W) -> Result<Report, W::Error> {
+    fn transition<W: TextWriter>(
+        &mut self,
+        to: State<'a>,
+        name: &str,
+        writer: &mut W,
+    ) -> Result<Report, W::Error> {
         let mut report = Report::new(name);
         for plan in self.plan(to) {
             report.count(&plan);
-            if let Ok(SitePlan { site, new: Ok(new), outcome: Outcome::Patched, .. }) = plan {
+            if let Ok(SitePlan {
+                site,
+                new: Ok(new),
+                outcome: Outcome::Patched,
+                ..
+            }) = plan
+            {
                 writer.stage(site.addr(), &new)?;
                 report.bytes_written += new.len();
             }
@@ -255,7 +284,10 @@ impl<'a> Patcher<'a> {
                 report.slots_switched += 1;
             }
         }
-        report.calls_only = intrinsics().iter().filter(|i| !i.binding.has_site()).count();
+        report.calls_only = intrinsics()
+            .iter()
+            .filter(|i| !i.binding.has_site())
+            .count();
         self.state = to;
         Ok(report)
     }

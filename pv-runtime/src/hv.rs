@@ -46,7 +46,10 @@ pub struct State {
 impl State {
     /// Calls of the hypercall named `name`.
     pub fn calls(&self, name: &str) -> u64 {
-        pv_abi::xen::hypercall(name).and_then(|h| self.hypercalls.get(&h.nr)).copied().unwrap_or(0)
+        pv_abi::xen::hypercall(name)
+            .and_then(|h| self.hypercalls.get(&h.nr))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All hypercalls made.
@@ -114,7 +117,9 @@ extern "C" fn dispatch(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, _a5: u64) ->
             },
             "platform_op" => {
                 let op = unsafe { &*(a1 as *const xen::pv::PlatformOp) };
-                if op.cmd != platform::RESOURCE_OP || op.interface_version != platform::INTERFACE_VERSION {
+                if op.cmd != platform::RESOURCE_OP
+                    || op.interface_version != platform::INTERFACE_VERSION
+                {
                     return -38;
                 }
                 for i in 0..op.nr_entries as usize {
@@ -130,7 +135,8 @@ extern "C" fn dispatch(nr: u64, a1: u64, a2: u64, a3: u64, a4: u64, _a5: u64) ->
             }
             "console_io" => match a1 {
                 console::WRITE => {
-                    let bytes = unsafe { core::slice::from_raw_parts(a3 as *const u8, a2 as usize) };
+                    let bytes =
+                        unsafe { core::slice::from_raw_parts(a3 as *const u8, a2 as usize) };
                     s.console.extend_from_slice(bytes);
                 }
                 console::READ => return 0,
@@ -200,10 +206,15 @@ extern "C" fn on_sigill(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let gregs = &mut (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs;
         let rip = gregs[libc::REG_RIP as usize] as *const u8;
         let bytes = core::slice::from_raw_parts(rip, EMULATE_PREFIX.len() + 2);
-        if bytes[..EMULATE_PREFIX.len()] != EMULATE_PREFIX || bytes[EMULATE_PREFIX.len()..] != [0x0f, 0xa2] {
+        if bytes[..EMULATE_PREFIX.len()] != EMULATE_PREFIX
+            || bytes[EMULATE_PREFIX.len()..] != [0x0f, 0xa2]
+        {
             return chain(sig, info, ctx);
         }
-        let (leaf, sub) = (gregs[libc::REG_RAX as usize] as u32, gregs[libc::REG_RCX as usize] as u32);
+        let (leaf, sub) = (
+            gregs[libc::REG_RAX as usize] as u32,
+            gregs[libc::REG_RCX as usize] as u32,
+        );
         let r = emulated_cpuid(leaf, sub);
         gregs[libc::REG_RAX as usize] = r[0] as i64;
         gregs[libc::REG_RBX as usize] = r[1] as i64;

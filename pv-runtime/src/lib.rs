@@ -7,7 +7,7 @@
 //! that speaks the Xen hypercall ABI.
 #![no_std]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod arch;

@@ -94,12 +94,14 @@ impl Report {
 
     /// All sites of options 1-3.
     pub fn total(&self) -> Counts {
-        self.by_binding.iter().fold(Counts::default(), |a, c| Counts {
-            sites: a.sites + c.sites,
-            patched: a.patched + c.patched,
-            unchanged: a.unchanged + c.unchanged,
-            refused: a.refused + c.refused,
-        })
+        self.by_binding
+            .iter()
+            .fold(Counts::default(), |a, c| Counts {
+                sites: a.sites + c.sites,
+                patched: a.patched + c.patched,
+                unchanged: a.unchanged + c.unchanged,
+                refused: a.refused + c.refused,
+            })
     }
 
     /// The refusals named one by one.
@@ -118,7 +120,13 @@ impl Report {
     pub fn count(&mut self, plan: &Result<SitePlan, (usize, RecordError)>) {
         let plan = match plan {
             Ok(plan) => plan,
-            Err((addr, e)) => return self.refuse(Refusal { addr: *addr, name: "?", reason: Reason::Record(*e) }),
+            Err((addr, e)) => {
+                return self.refuse(Refusal {
+                    addr: *addr,
+                    name: "?",
+                    reason: Reason::Record(*e),
+                });
+            }
         };
         let (site, r) = (&plan.site, &plan.site.record);
         let index = (r.binding as usize).clamp(1, 3) - 1;
@@ -131,7 +139,11 @@ impl Report {
             Outcome::Unplannable(e) => Reason::Plan(e),
         };
         self.by_binding[index].refused += 1;
-        self.refuse(Refusal { addr: site.addr(), name: site.intrinsic.name, reason });
+        self.refuse(Refusal {
+            addr: site.addr(),
+            name: site.intrinsic.name,
+            reason,
+        });
     }
 }
 
@@ -148,13 +160,25 @@ impl fmt::Display for Reason {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "patch report for target `{}`", self.target())?;
-        writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", "binding", "sites", "patched", "unchanged", "refused")?;
+        writeln!(
+            f,
+            "  {:<18} {:>6} {:>8} {:>10} {:>8}",
+            "binding", "sites", "patched", "unchanged", "refused"
+        )?;
         for (i, c) in self.by_binding.iter().enumerate() {
             let name = Binding::ALL[i].name();
-            writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", name, c.sites, c.patched, c.unchanged, c.refused)?;
+            writeln!(
+                f,
+                "  {:<18} {:>6} {:>8} {:>10} {:>8}",
+                name, c.sites, c.patched, c.unchanged, c.refused
+            )?;
         }
         let t = self.total();
-        writeln!(f, "  {:<18} {:>6} {:>8} {:>10} {:>8}", "total", t.sites, t.patched, t.unchanged, t.refused)?;
+        writeln!(
+            f,
+            "  {:<18} {:>6} {:>8} {:>10} {:>8}",
+            "total", t.sites, t.patched, t.unchanged, t.refused
+        )?;
         writeln!(
             f,
             "  {} probe sites; {} option-4 intrinsics (slot only); {} slots switched",
@@ -169,7 +193,11 @@ impl fmt::Display for Report {
             writeln!(f, "  refused {:#x} ({}): {}", r.addr, r.name, r.reason)?;
         }
         if self.refused_total > NAMED_REFUSALS {
-            writeln!(f, "  ... and {} more refusals", self.refused_total - NAMED_REFUSALS)?;
+            writeln!(
+                f,
+                "  ... and {} more refusals",
+                self.refused_total - NAMED_REFUSALS
+            )?;
         }
         Ok(())
     }

@@ -22,10 +22,16 @@ impl core::fmt::Display for RecordError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RecordError::Magic(m) => write!(f, "not a pv site record (magic {m:#06x})"),
-            RecordError::Version(v) => write!(f, "site record version {v}, this runtime reads {}", record::VERSION),
+            RecordError::Version(v) => write!(
+                f,
+                "site record version {v}, this runtime reads {}",
+                record::VERSION
+            ),
             RecordError::Arch(a) => write!(f, "unknown arch code {a}"),
             RecordError::Binding(b) => write!(f, "unknown binding {b}"),
-            RecordError::TooLong(l) => write!(f, "site of {l} bytes exceeds {}", record::MAX_SITE_LEN),
+            RecordError::TooLong(l) => {
+                write!(f, "site of {l} bytes exceeds {}", record::MAX_SITE_LEN)
+            }
         }
     }
 }
@@ -60,11 +66,14 @@ impl RawRecord {
         if bytes[offset::VERSION] != record::VERSION {
             return Err(RecordError::Version(bytes[offset::VERSION]));
         }
-        let arch = Arch::from_code(bytes[offset::ARCH]).ok_or(RecordError::Arch(bytes[offset::ARCH]))?;
-        let binding =
-            Binding::from_number(bytes[offset::BINDING]).ok_or(RecordError::Binding(bytes[offset::BINDING]))?;
+        let arch =
+            Arch::from_code(bytes[offset::ARCH]).ok_or(RecordError::Arch(bytes[offset::ARCH]))?;
+        let binding = Binding::from_number(bytes[offset::BINDING])
+            .ok_or(RecordError::Binding(bytes[offset::BINDING]))?;
         let len = bytes[offset::LEN];
-        if len as usize > record::MAX_SITE_LEN || bytes[offset::REPL_LEN] as usize > record::MAX_SITE_LEN {
+        if len as usize > record::MAX_SITE_LEN
+            || bytes[offset::REPL_LEN] as usize > record::MAX_SITE_LEN
+        {
             return Err(RecordError::TooLong(len.max(bytes[offset::REPL_LEN])));
         }
         Ok(RawRecord {

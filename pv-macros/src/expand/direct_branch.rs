@@ -5,5 +5,8 @@ use quote::quote;
 
 pub fn site(n: &Names) -> SiteAsm {
     let native = &n.native;
-    SiteAsm { lines: vec!["call {native}".into()], syms: quote!(native = sym #native,) }
+    SiteAsm {
+        lines: vec!["call {native}".into()],
+        syms: quote!(native = sym #native,),
+    }
 }

@@ -5,5 +5,8 @@ use quote::quote;
 
 pub fn site(n: &Names) -> SiteAsm {
     let slot = &n.slot;
-    SiteAsm { lines: vec!["call qword ptr [rip + {slot}]".into()], syms: quote!(slot = sym #slot,) }
+    SiteAsm {
+        lines: vec!["call qword ptr [rip + {slot}]".into()],
+        syms: quote!(slot = sym #slot,),
+    }
 }

@@ -13,7 +13,10 @@ pub fn call(intr: &Intrinsic, n: &Names) -> TokenStream {
         quote!(::pv_runtime::__private::Reg::to_reg(#id))
     });
     let (ret_ty, finish) = match &intr.ret {
-        Some(ty) => (quote!(-> u64), quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(__pv_ret))),
+        Some(ty) => (
+            quote!(-> u64),
+            quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)),
+        ),
         None => (quote!(), quote!(let _ = __pv_ret;)),
     };
     quote! {

@@ -5,5 +5,8 @@ use crate::model::Intrinsic;
 
 /// The native lines themselves; [`super::site`] pads them to the room a call needs.
 pub fn site(intr: &Intrinsic) -> SiteAsm {
-    SiteAsm { lines: super::routines::native_lines(intr), syms: quote::quote!() }
+    SiteAsm {
+        lines: super::routines::native_lines(intr),
+        syms: quote::quote!(),
+    }
 }

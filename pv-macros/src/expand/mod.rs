@@ -49,7 +49,9 @@ pub fn fallback(errors: darling::Error, item: TokenStream) -> TokenStream {
             pat.attrs.retain(|a| !a.path().is_ident("pv"));
         }
     }
-    let syn::ForeignItemFn { attrs, vis, sig, .. } = decl;
+    let syn::ForeignItemFn {
+        attrs, vis, sig, ..
+    } = decl;
     quote! {
         #errors
         #(#attrs)*
@@ -90,7 +92,9 @@ pub struct SiteAsm {
 fn presented(intr: &Intrinsic, c: &Contract) -> (u64, u64, u64) {
     match intr.binding {
         Binding::IndirectCall => {
-            let args = x86::C_ARGS[..intr.args.len()].iter().fold(0, |m, b| m | 1 << b);
+            let args = x86::C_ARGS[..intr.args.len()]
+                .iter()
+                .fold(0, |m, b| m | 1 << b);
             (args, 1 << x86::C_RESULT, x86::C_CLOBBERS)
         }
         _ => (c.uses(), c.defs(), c.clobbers | x86::FLAGS),
@@ -111,7 +115,9 @@ fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
         Some(site) => site::call(intr, c, &n, site),
         None => indirect_call::call(intr, &n),
     };
-    let Intrinsic { attrs, vis, sig, .. } = intr;
+    let Intrinsic {
+        attrs, vis, sig, ..
+    } = intr;
     let contract_doc = contract_doc(intr, c);
     quote! {
         #(#attrs)*
@@ -129,8 +135,15 @@ fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
 /// One line of rustdoc saying how the intrinsic is bound and what it may clobber.
 fn contract_doc(intr: &Intrinsic, c: &Contract) -> String {
     let regs = |m: u64| -> String {
-        let names: Vec<&str> = (0..16).filter(|b| m & 1 << b != 0).map(x86::reg_name).collect();
-        if names.is_empty() { "none".into() } else { names.join(", ") }
+        let names: Vec<&str> = (0..16)
+            .filter(|b| m & 1 << b != 0)
+            .map(x86::reg_name)
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
     };
     let (uses, defs, clobbers) = presented(intr, c);
     format!(
@@ -145,12 +158,22 @@ fn contract_doc(intr: &Intrinsic, c: &Contract) -> String {
 
 /// The descriptor and the ops-table slot.
 fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
-    let Names { desc, slot, native, xen, probe } = n;
+    let Names {
+        desc,
+        slot,
+        native,
+        xen,
+        probe,
+    } = n;
     let name = intr.name().to_string();
     let binding = format_ident!("{}", variant(intr.binding.name()));
     let (uses, defs, clobbers) = presented(intr, c);
     // Xen runs the native routine when it intercepts nothing (or emulates what traps).
-    let xen_routine = if matches!(intr.xen, Xen::Native) { native } else { xen };
+    let xen_routine = if matches!(intr.xen, Xen::Native) {
+        native
+    } else {
+        xen
+    };
     let xen_kind = match &intr.xen {
         Xen::Native => quote!(Native),
         Xen::Nop => quote!(Nop),
@@ -183,5 +206,8 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
 }
 
 fn variant(snake: &str) -> String {
-    snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
+    snake
+        .split('_')
+        .map(|w| w[..1].to_uppercase() + &w[1..])
+        .collect()
 }

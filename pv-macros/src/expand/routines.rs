@@ -22,7 +22,11 @@ pub fn native_lines(intr: &Intrinsic) -> Vec<String> {
 }
 
 fn split(text: &str) -> Vec<String> {
-    text.split([';', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    text.split([';', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn name(bit: u8) -> &'static str {
@@ -45,15 +49,25 @@ fn saving(mask: u64, inner: Vec<String>) -> Vec<String> {
 /// Moves `src[i]` to `dst[i]` for all `i` at once (sources may overlap destinations): every
 /// source is pushed before any destination is popped.
 fn parallel_move(src: &[u8], dst: &[u8]) -> Vec<String> {
-    let pairs: Vec<(u8, u8)> = src.iter().copied().zip(dst.iter().copied()).filter(|(s, d)| s != d).collect();
-    let mut l: Vec<String> = pairs.iter().map(|(s, _)| format!("push {}", name(*s))).collect();
+    let pairs: Vec<(u8, u8)> = src
+        .iter()
+        .copied()
+        .zip(dst.iter().copied())
+        .filter(|(s, d)| s != d)
+        .collect();
+    let mut l: Vec<String> = pairs
+        .iter()
+        .map(|(s, _)| format!("push {}", name(*s)))
+        .collect();
     l.extend(pairs.iter().rev().map(|(_, d)| format!("pop {}", name(*d))));
     l
 }
 
 /// `mov carrier, rax` after a call that returns in rax, if the declaration has a result.
 fn result_from_rax(intr: &Intrinsic, c: &Contract) -> Option<String> {
-    let carrier = c.carrier.filter(|r| intr.ret.is_some() && *r != x86::C_RESULT)?;
+    let carrier = c
+        .carrier
+        .filter(|r| intr.ret.is_some() && *r != x86::C_RESULT)?;
     Some(format!("mov {}, rax", name(carrier)))
 }
 
@@ -90,12 +104,19 @@ fn xen_lines(intr: &Intrinsic, c: &Contract) -> Option<(Vec<String>, TokenStream
             Some((saving(to_save(x86::XEN_CLOBBERS, c), inner), quote!()))
         }
         Xen::Call(path) => {
-            let mut inner = vec!["push rbp".into(), "mov rbp, rsp".into(), "and rsp, -16".into()];
+            let mut inner = vec![
+                "push rbp".into(),
+                "mov rbp, rsp".into(),
+                "and rsp, -16".into(),
+            ];
             inner.extend(parallel_move(&c.args, &x86::C_ARGS[..c.args.len()]));
             inner.push("call {f}".into());
             inner.extend(result_from_rax(intr, c));
             inner.extend(["mov rsp, rbp".into(), "pop rbp".into()]);
-            Some((saving(to_save(x86::C_CLOBBERS, c), inner), quote!(f = sym #path,)))
+            Some((
+                saving(to_save(x86::C_CLOBBERS, c), inner),
+                quote!(f = sym #path,),
+            ))
         }
     }
 }
@@ -115,7 +136,10 @@ fn naked(ident: &syn::Ident, doc: &str, lines: &[String], syms: TokenStream) -> 
 fn c_adapter(intr: &Intrinsic, c: &Contract, target: &syn::Ident) -> Vec<String> {
     let mut inner = parallel_move(&x86::C_ARGS[..c.args.len()], &c.args);
     inner.push(format!("call {{{target}}}"));
-    if let Some(carrier) = c.carrier.filter(|r| intr.ret.is_some() && *r != x86::C_RESULT) {
+    if let Some(carrier) = c
+        .carrier
+        .filter(|r| intr.ret.is_some() && *r != x86::C_RESULT)
+    {
         inner.push(format!("mov rax, {}", name(carrier)));
     }
     let mut l = saving((c.clobbers | c.defs()) & x86::C_PRESERVED_USABLE, inner);
@@ -125,7 +149,13 @@ fn c_adapter(intr: &Intrinsic, c: &Contract, target: &syn::Ident) -> Vec<String>
 
 /// Every routine of a declaration.
 pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) -> TokenStream {
-    let Names { desc, slot, native, xen, probe } = n;
+    let Names {
+        desc,
+        slot,
+        native,
+        xen,
+        probe,
+    } = n;
     let mut native_body = native_lines(intr);
     native_body.push("ret".into());
     let xen_stub = xen_lines(intr, c).map(|(mut lines, syms)| {
@@ -133,20 +163,27 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         (lines, syms)
     });
     let mut out = TokenStream::new();
-    let (native_contract, xen_contract) = (format_ident!("__pv_native_contract"), format_ident!("__pv_xen_contract"));
+    let (native_contract, xen_contract) = (
+        format_ident!("__pv_native_contract"),
+        format_ident!("__pv_xen_contract"),
+    );
     let contract_routines = match site {
         Some(_) => (native.clone(), xen.clone()),
         None => (native_contract.clone(), xen_contract.clone()),
     };
-    out.extend(naked(&contract_routines.0, "The native routine: the native body, then `ret`.", &native_body, quote!()));
-    match &xen_stub {
-        Some((lines, syms)) => out.extend(naked(
+    out.extend(naked(
+        &contract_routines.0,
+        "The native routine: the native body, then `ret`.",
+        &native_body,
+        quote!(),
+    ));
+    if let Some((lines, syms)) = &xen_stub {
+        out.extend(naked(
             &contract_routines.1,
             "The Xen stub: the Xen implementation under the declared register contract.",
             lines,
             syms.clone(),
-        )),
-        None => {}
+        ));
     }
     match site {
         Some(site) => {
@@ -163,14 +200,35 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         }
         None => {
             let native_adapter = c_adapter(intr, c, &native_contract);
-            out.extend(naked(native, "C-ABI adapter around the native routine (option 4).", &native_adapter, quote!(__pv_native_contract = sym #native_contract,)));
+            out.extend(naked(
+                native,
+                "C-ABI adapter around the native routine (option 4).",
+                &native_adapter,
+                quote!(__pv_native_contract = sym #native_contract,),
+            ));
             if xen_stub.is_some() {
                 let xen_adapter = c_adapter(intr, c, &xen_contract);
-                out.extend(naked(xen, "C-ABI adapter around the Xen stub (option 4).", &xen_adapter, quote!(__pv_xen_contract = sym #xen_contract,)));
+                out.extend(naked(
+                    xen,
+                    "C-ABI adapter around the Xen stub (option 4).",
+                    &xen_adapter,
+                    quote!(__pv_xen_contract = sym #xen_contract,),
+                ));
             }
-            let lines: Vec<String> =
-                ["sub rsp, 8", "call qword ptr [rip + {slot}]", "add rsp, 8", "ret"].map(String::from).into();
-            out.extend(naked(probe, "The probe: a C call through the slot, run by the self-test.", &lines, quote!(slot = sym #slot,)));
+            let lines: Vec<String> = [
+                "sub rsp, 8",
+                "call qword ptr [rip + {slot}]",
+                "add rsp, 8",
+                "ret",
+            ]
+            .map(String::from)
+            .into();
+            out.extend(naked(
+                probe,
+                "The probe: a C call through the slot, run by the self-test.",
+                &lines,
+                quote!(slot = sym #slot,),
+            ));
         }
     }
     if let Xen::Call(path) = &intr.xen {

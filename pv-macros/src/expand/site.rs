@@ -16,17 +16,16 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
     let mut l = vec!["772:".to_string()];
     l.extend(site.lines.iter().cloned());
     l.push("773:".into());
-    // Pad to the room of a `call rel32` with the same nops the engine writes.
+    // Pad to the room of a `call rel32` with the same nops the engine writes. The length is
+    // known only at layout time, so each candidate byte is a `.skip` of 1 (true is -1) or 0.
     for len in 0..x86::CALL_REL32_LEN {
-        let pad = x86::CALL_REL32_LEN - len;
-        let mut nops = vec![0u8; pad];
+        let mut nops = vec![0u8; x86::CALL_REL32_LEN - len];
         x86::fill_nops(&mut nops);
-        let bytes: Vec<String> = nops.iter().map(|b| format!("{b:#04x}")).collect();
-        let cond = if len == 0 { ".if" } else { ".elseif" };
-        l.push(format!("{cond} 773b - 772b == {len}"));
-        l.push(format!(".byte {}", bytes.join(", ")));
+        l.extend(
+            nops.iter()
+                .map(|b| format!(".skip -(773b - 772b == {len}), {b:#04x}")),
+        );
     }
-    l.push(".endif".into());
     l.push("774:".into());
     l.push(format!(".pushsection {},\"aR\"", record::REPL_SECTION));
     l.push("775:".into());
@@ -36,7 +35,11 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
     l.push(format!(".pushsection {},\"aR\"", record::SITES_SECTION));
     l.push(".balign 8".into());
     l.push(format!(".short {MAGIC:#06x}"));
-    l.push(format!(".byte {VERSION}, {flags}, {}, {}, 774b - 772b, 776b - 775b", pv_abi::Arch::X86_64 as u8, intr.binding as u8));
+    l.push(format!(
+        ".byte {VERSION}, {flags}, {}, {}, 774b - 772b, 776b - 775b",
+        pv_abi::Arch::X86_64 as u8,
+        intr.binding as u8
+    ));
     l.push(".quad 772b - .".into());
     l.push(".quad 775b - .".into());
     l.push(".quad {desc} - .".into());
@@ -80,7 +83,10 @@ pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenS
         ops.push(quote!(out(#r) _));
     }
     let (decl, finish) = match &intr.ret {
-        Some(ty) => (quote!(let #ret: u64;), quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(#ret))),
+        Some(ty) => (
+            quote!(let #ret: u64;),
+            quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(#ret)),
+        ),
         None => (quote!(), quote!()),
     };
     quote! {

@@ -27,14 +27,21 @@ pub fn call_rip(at: usize, slot: usize) -> Option<[u8; CALL_RIP_LEN]> {
 mod tests {
     use super::*;
     use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind};
+    use std::{vec, vec::Vec};
 
     fn decode(bytes: &[u8], ip: u64) -> Vec<iced_x86::Instruction> {
-        Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE).into_iter().collect()
+        Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE)
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn call_rel32_decodes_to_its_target() {
-        for (at, target) in [(0x1000usize, 0x2000usize), (0x7fff_0000, 0x1000), (0x1000, 0x1005)] {
+        for (at, target) in [
+            (0x1000usize, 0x2000usize),
+            (0x7fff_0000, 0x1000),
+            (0x1000, 0x1005),
+        ] {
             let bytes = call_rel32(at, target).expect("in range");
             let insns = decode(&bytes, at as u64);
             assert_eq!(insns.len(), 1);
@@ -63,11 +70,14 @@ mod tests {
 
     #[test]
     fn nop_fill_is_only_nops_for_every_length() {
-        for len in 1..=40 {
+        for len in 1usize..=40 {
             let mut buf = vec![0u8; len];
             fill_nops(&mut buf);
             let insns = decode(&buf, 0);
-            assert!(insns.iter().all(|i| i.mnemonic() == Mnemonic::Nop), "len {len}: {insns:?}");
+            assert!(
+                insns.iter().all(|i| i.mnemonic() == Mnemonic::Nop),
+                "len {len}: {insns:?}"
+            );
             assert_eq!(insns.iter().map(|i| i.len()).sum::<usize>(), len);
             assert_eq!(insns.len(), len.div_ceil(9), "fewest nops for {len}");
         }

@@ -26,7 +26,9 @@ pub enum RemapError {
 impl fmt::Display for RemapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RemapError::NotText(p) => write!(f, "page {p:#x} is not mapped r-x; refusing to patch it"),
+            RemapError::NotText(p) => {
+                write!(f, "page {p:#x} is not mapped r-x; refusing to patch it")
+            }
             RemapError::Sys(call, e) => write!(f, "{call}: {e}"),
         }
     }
@@ -47,12 +49,17 @@ impl RemapWriter {
 }
 
 fn sys(call: &'static str, ret: libc::c_long) -> Result<libc::c_long, RemapError> {
-    if ret < 0 { Err(RemapError::Sys(call, io::Error::last_os_error())) } else { Ok(ret) }
+    if ret < 0 {
+        Err(RemapError::Sys(call, io::Error::last_os_error()))
+    } else {
+        Ok(ret)
+    }
 }
 
 /// The r-x mappings of this process, from `/proc/self/maps`.
 fn text_ranges() -> Result<Vec<(usize, usize)>, RemapError> {
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| RemapError::Sys("read /proc/self/maps", e))?;
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .map_err(|e| RemapError::Sys("read /proc/self/maps", e))?;
     Ok(maps
         .lines()
         .filter_map(|line| {
@@ -61,7 +68,12 @@ fn text_ranges() -> Result<Vec<(usize, usize)>, RemapError> {
             let (lo, hi) = range.split_once('-')?;
             perms
                 .starts_with("r-x")
-                .then(|| Some((usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?)))
+                .then(|| {
+                    Some((
+                        usize::from_str_radix(lo, 16).ok()?,
+                        usize::from_str_radix(hi, 16).ok()?,
+                    ))
+                })
                 .flatten()
         })
         .collect())
@@ -71,8 +83,24 @@ fn text_ranges() -> Result<Vec<(usize, usize)>, RemapError> {
 fn sync_core() -> Result<(), RemapError> {
     // SAFETY: membarrier takes no pointers.
     unsafe {
-        sys("membarrier(register)", libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0))?;
-        sys("membarrier(sync_core)", libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0))?;
+        sys(
+            "membarrier(register)",
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+                0,
+                0,
+            ),
+        )?;
+        sys(
+            "membarrier(sync_core)",
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+                0,
+                0,
+            ),
+        )?;
     }
     Ok(())
 }
@@ -83,16 +111,37 @@ fn replace_run(start: usize, pages: &[&[u8; PAGE]]) -> Result<(), RemapError> {
     // SAFETY: a fresh private anonymous mapping, written only within its length, then moved
     // over pages this process maps r-x (checked by the caller) with the same protection.
     unsafe {
-        let fresh = libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let fresh = libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if fresh == libc::MAP_FAILED {
             return Err(RemapError::Sys("mmap", io::Error::last_os_error()));
         }
         for (i, page) in pages.iter().enumerate() {
             core::ptr::copy_nonoverlapping(page.as_ptr(), fresh.cast::<u8>().add(i * PAGE), PAGE);
         }
-        let result = sys("mprotect", libc::mprotect(fresh, len, libc::PROT_READ | libc::PROT_EXEC) as libc::c_long).and_then(|_| {
-            let moved = libc::mremap(fresh, len, len, libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED, start as *mut libc::c_void);
-            if moved == libc::MAP_FAILED { Err(RemapError::Sys("mremap", io::Error::last_os_error())) } else { Ok(()) }
+        let result = sys(
+            "mprotect",
+            libc::mprotect(fresh, len, libc::PROT_READ | libc::PROT_EXEC) as libc::c_long,
+        )
+        .and_then(|_| {
+            let moved = libc::mremap(
+                fresh,
+                len,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                start as *mut libc::c_void,
+            );
+            if moved == libc::MAP_FAILED {
+                Err(RemapError::Sys("mremap", io::Error::last_os_error()))
+            } else {
+                Ok(())
+            }
         });
         if result.is_err() {
             libc::munmap(fresh, len);
@@ -111,7 +160,9 @@ impl TextWriter for RemapWriter {
             let shadow = self.shadows.entry(page).or_insert_with(|| {
                 let mut copy = Box::new([0u8; PAGE]);
                 // SAFETY: `page` is a mapped page of text (it holds a site).
-                unsafe { core::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), PAGE) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), PAGE)
+                };
                 copy
             });
             shadow[at - page] = *b;
@@ -126,12 +177,18 @@ impl TextWriter for RemapWriter {
             return Ok(stats);
         }
         let text = text_ranges()?;
-        if let Some(page) = shadows.keys().find(|p| !text.iter().any(|(lo, hi)| lo <= p && **p + PAGE <= *hi)) {
+        if let Some(page) = shadows
+            .keys()
+            .find(|p| !text.iter().any(|(lo, hi)| lo <= p && **p + PAGE <= *hi))
+        {
             return Err(RemapError::NotText(*page));
         }
         let mut run: Vec<&[u8; PAGE]> = Vec::new();
         let mut run_start = 0;
-        let flush = |start: usize, run: &mut Vec<&[u8; PAGE]>, stats: &mut WriteStats| -> Result<(), RemapError> {
+        let flush = |start: usize,
+                     run: &mut Vec<&[u8; PAGE]>,
+                     stats: &mut WriteStats|
+         -> Result<(), RemapError> {
             if run.is_empty() {
                 return Ok(());
             }

@@ -78,7 +78,10 @@ pub extern "C" fn read_cr0() -> u64 {
 /// Only cr0.TS is the guest's: it goes to Xen with `fpu_taskswitch`.
 pub extern "C" fn write_cr0(value: u64) {
     CR0.store(value, Ordering::Relaxed);
-    call("fpu_taskswitch", [u64::from(value & CR0_TS != 0), 0, 0, 0, 0]);
+    call(
+        "fpu_taskswitch",
+        [u64::from(value & CR0_TS != 0), 0, 0, 0, 0],
+    );
 }
 
 pub extern "C" fn read_cr2() -> u64 {
@@ -100,7 +103,10 @@ pub struct MmuextOp {
 
 fn mmuext(cmd: u32, arg1: u64) {
     let op = MmuextOp { cmd, arg1, arg2: 0 };
-    call("mmuext_op", [&op as *const MmuextOp as u64, 1, 0, 0x7ff0, 0]);
+    call(
+        "mmuext_op",
+        [&op as *const MmuextOp as u64, 1, 0, 0x7ff0, 0],
+    );
 }
 
 /// `MMUEXT_NEW_BASEPTR` with the frame number (pv assumes an identity p2m).
@@ -140,7 +146,12 @@ pub struct PlatformOp {
 }
 
 fn msr_op(cmd: u32, idx: u32, val: u64) -> u64 {
-    let mut entry = ResourceEntry { cmd, rsvd: 0, idx, val };
+    let mut entry = ResourceEntry {
+        cmd,
+        rsvd: 0,
+        idx,
+        val,
+    };
     let op = PlatformOp {
         cmd: platform::RESOURCE_OP,
         interface_version: platform::INTERFACE_VERSION,
@@ -208,22 +219,36 @@ pub struct TrapInfo {
 }
 
 /// Converts the IDT's present gates to a `trap_info` table for `set_trap_table`, 32 at a time.
-pub extern "C" fn load_idt(ptr: *const DescriptorTablePointer) {
+///
+/// # Safety
+/// `ptr` is `lidt`'s operand: it points at a valid IDT of `limit + 1` bytes.
+pub unsafe extern "C" fn load_idt(ptr: *const DescriptorTablePointer) {
     // SAFETY: `lidt`'s operand: a valid pointer to an IDT of `limit + 1` bytes.
     let (base, limit) = unsafe { ((*ptr).base, (*ptr).limit) };
     let gates = (limit as usize + 1) / 16;
-    let mut table: [TrapInfo; 33] = core::array::from_fn(|_| TrapInfo { vector: 0, flags: 0, cs: 0, address: 0 });
+    let mut table: [TrapInfo; 33] = core::array::from_fn(|_| TrapInfo {
+        vector: 0,
+        flags: 0,
+        cs: 0,
+        address: 0,
+    });
     let mut filled = 0;
     for v in 0..gates.min(256) {
         // SAFETY: inside the IDT the pointer describes.
-        let gate = unsafe { core::ptr::read_unaligned((base as usize + v * 16) as *const [u64; 2]) };
+        let gate =
+            unsafe { core::ptr::read_unaligned((base as usize + v * 16) as *const [u64; 2]) };
         let (lo, hi) = (gate[0], gate[1]);
         if lo & 1 << 47 == 0 {
             continue;
         }
         let address = (lo & 0xffff) | (lo >> 32 & 0xffff_0000) | (hi & 0xffff_ffff) << 32;
         let dpl = (lo >> 45 & 3) as u8;
-        table[filled] = TrapInfo { vector: v as u8, flags: dpl, cs: (lo >> 16) as u16, address };
+        table[filled] = TrapInfo {
+            vector: v as u8,
+            flags: dpl,
+            cs: (lo >> 16) as u16,
+            address,
+        };
         filled += 1;
         if filled == 32 {
             call("set_trap_table", [table.as_ptr() as u64, 0, 0, 0, 0]);
@@ -235,18 +260,27 @@ pub extern "C" fn load_idt(ptr: *const DescriptorTablePointer) {
 }
 
 /// `set_gdt` with the GDT's frame list (one frame: pv GDTs fit a page).
-pub extern "C" fn load_gdt(ptr: *const DescriptorTablePointer) {
+///
+/// # Safety
+/// `ptr` is `lgdt`'s operand: it points at a valid descriptor-table pointer.
+pub unsafe extern "C" fn load_gdt(ptr: *const DescriptorTablePointer) {
     // SAFETY: `lgdt`'s operand.
     let (base, limit) = unsafe { ((*ptr).base, (*ptr).limit) };
     let frames = [base >> 12];
-    call("set_gdt", [frames.as_ptr() as u64, (limit as u64 + 1) / 8, 0, 0, 0]);
+    call(
+        "set_gdt",
+        [frames.as_ptr() as u64, (limit as u64 + 1) / 8, 0, 0, 0],
+    );
 }
 
 /// The console port is `console_io`; Xen emulates any other port on trap.
 pub extern "C" fn outb(port: u16, value: u8) {
     if port == CONSOLE_PORT {
         let byte = [value];
-        call("console_io", [console::WRITE, 1, byte.as_ptr() as u64, 0, 0]);
+        call(
+            "console_io",
+            [console::WRITE, 1, byte.as_ptr() as u64, 0, 0],
+        );
     } else {
         // SAFETY: the hypervisor emulates the trapped instruction, as it does for PV guests.
         unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") value) };
@@ -257,7 +291,10 @@ pub extern "C" fn outb(port: u16, value: u8) {
 pub extern "C" fn inb(port: u16) -> u8 {
     if port == CONSOLE_PORT {
         let mut byte = [0xffu8];
-        call("console_io", [console::READ, 1, byte.as_mut_ptr() as u64, 0, 0]);
+        call(
+            "console_io",
+            [console::READ, 1, byte.as_mut_ptr() as u64, 0, 0],
+        );
         byte[0]
     } else {
         let value: u8;

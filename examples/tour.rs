@@ -1,0 +1,246 @@
+//! The tour: declare, run natively, list every site with its machine code, patch to Xen
+//! against the in-process test hypervisor, run again, report, revert.
+//!
+//! `cargo run --release --example tour`
+
+use iced_x86::{
+    Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
+};
+use pv::x86_64 as pvx;
+use pv_runtime::hv::{self, Hypervisor};
+use pv_runtime::writer::RemapWriter;
+use pv_runtime::{Binding, Patcher, Site, Target};
+use std::collections::BTreeMap;
+
+/// Names call targets and slots after the intrinsic routine they are.
+struct Routines(BTreeMap<u64, String>);
+
+impl Routines {
+    fn new() -> Self {
+        let mut names = BTreeMap::new();
+        for i in pv_runtime::intrinsics() {
+            names.insert(i.native as usize as u64, format!("{}::native", i.name));
+            names
+                .entry(i.xen as usize as u64)
+                .or_insert_with(|| format!("{}::xen", i.name));
+            names.insert(i.slot.addr() as u64, format!("{}::slot", i.name));
+        }
+        Routines(names)
+    }
+}
+
+impl SymbolResolver for Routines {
+    fn symbol(
+        &mut self,
+        _: &Instruction,
+        _: u32,
+        _: Option<u32>,
+        address: u64,
+        _: u32,
+    ) -> Option<SymbolResult<'_>> {
+        self.0
+            .get(&address)
+            .map(|name| SymbolResult::with_str(address, name.as_str()))
+    }
+}
+
+/// Disassembles a site's bytes on one `; `-separated line.
+fn disasm(bytes: &[u8], ip: usize) -> String {
+    let mut fmt = IntelFormatter::with_options(Some(Box::new(Routines::new())), None);
+    fmt.options_mut().set_space_after_operand_separator(true);
+    let mut out = Vec::new();
+    for insn in Decoder::with_ip(64, bytes, ip as u64, DecoderOptions::NONE) {
+        let mut text = String::new();
+        fmt.format(&insn, &mut text);
+        out.push(text);
+    }
+    out.join("; ")
+}
+
+fn sites() -> Vec<Site> {
+    pv_runtime::sites().map(|s| s.expect("record")).collect()
+}
+
+/// The "guest kernel" routine: only catalogue intrinsics.
+fn guest_kernel() -> (u64, u64, u64, u64) {
+    // SAFETY: run only under the test hypervisor, after `apply(Xen)`.
+    unsafe {
+        pvx::irq_disable();
+        let masked = pvx::save_fl();
+        pvx::write_cr3(0x1_2345_6000);
+        let cr3 = pvx::read_cr3();
+        pvx::wrmsr(0x174, 0x10);
+        let msr = pvx::rdmsr(0x174);
+        pvx::flush_tlb_one(0xffff_8000_0000_0000);
+        for b in b"hello from a pv guest\n" {
+            pvx::outb(0xe9, *b);
+        }
+        pvx::io_delay();
+        pvx::safe_halt();
+        let unmasked = pvx::save_fl();
+        (masked, cr3, msr, unmasked)
+    }
+}
+
+fn main() {
+    println!(
+        "== 1. declared intrinsics ({} linked)",
+        pv_runtime::intrinsics().len()
+    );
+    println!(
+        "  {:<14} {:<16} {:>8} {:>8} {:>8}  xen",
+        "intrinsic", "binding", "uses", "defs", "clobbers"
+    );
+    for i in pv_runtime::intrinsics() {
+        let c = i.contract;
+        println!(
+            "  {:<14} {:<16} {:>#8x} {:>#8x} {:>#8x}  {:?}",
+            i.name,
+            i.binding.name(),
+            c.uses,
+            c.defs,
+            c.clobbers,
+            i.xen_kind
+        );
+    }
+
+    println!("\n== 2. native run (userland, unpatched)");
+    let mut regs = pvx::CpuidRegs::default();
+    // SAFETY: a valid CpuidRegs.
+    unsafe { pvx::cpuid(&mut regs) };
+    let vendor: Vec<u8> = [regs.ebx, regs.edx, regs.ecx]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    println!(
+        "  cpuid(0) vendor      {}",
+        String::from_utf8_lossy(&vendor)
+    );
+    println!("  rdtsc                {}", pvx::rdtsc());
+    println!(
+        "  save_fl              {:#x} (the real flags: IF set)",
+        pvx::save_fl()
+    );
+
+    let before: BTreeMap<usize, Vec<u8>> = sites()
+        .iter()
+        .map(|s| (s.addr(), s.current().to_vec()))
+        .collect();
+    println!("\n== 3. sites by binding (probe sites counted, not listed)");
+    for b in [
+        Binding::InlinePatch,
+        Binding::DirectBranch,
+        Binding::IndirectBranch,
+    ] {
+        let all: Vec<Site> = sites()
+            .into_iter()
+            .filter(|s| s.record.binding == b)
+            .collect();
+        let probes = all.iter().filter(|s| s.record.probe).count();
+        println!(
+            "  option {} {}: {} sites ({} probes)",
+            b.rfc_number(),
+            b.name(),
+            all.len(),
+            probes
+        );
+        for s in all.iter().filter(|s| !s.record.probe) {
+            println!(
+                "    {:#x} {:<12} len {:>2}  {}",
+                s.addr(),
+                s.intrinsic.name,
+                s.record.len,
+                disasm(s.current(), s.addr())
+            );
+        }
+    }
+    let calls_only: Vec<&str> = pv_runtime::intrinsics()
+        .iter()
+        .filter(|i| i.binding == Binding::IndirectCall)
+        .map(|i| i.name)
+        .collect();
+    println!(
+        "  option 4 indirect_call: no sites; slots only: {}",
+        calls_only.join(", ")
+    );
+
+    println!("\n== 4. apply(Xen) against the in-process test hypervisor");
+    let _hv = Hypervisor::install().expect("test hypervisor");
+    let mut patcher = Patcher::new();
+    let report = patcher
+        .apply(Target::Xen, &mut RemapWriter::new())
+        .expect("apply");
+    print!("{report}");
+
+    println!("\n== 5. before → after, per binding");
+    for b in [
+        Binding::InlinePatch,
+        Binding::DirectBranch,
+        Binding::IndirectBranch,
+    ] {
+        println!("  option {} {}", b.rfc_number(), b.name());
+        for s in sites()
+            .iter()
+            .filter(|s| s.record.binding == b && !s.record.probe)
+        {
+            println!(
+                "    {:<12} {}",
+                s.intrinsic.name,
+                disasm(&before[&s.addr()], s.addr())
+            );
+            println!("    {:<12} → {}", "", disasm(s.current(), s.addr()));
+        }
+    }
+
+    println!("\n== 6. the same code, now paravirtualized");
+    let mut regs = pvx::CpuidRegs {
+        eax: 0x4000_0000,
+        ..Default::default()
+    };
+    // SAFETY: a valid CpuidRegs.
+    unsafe { pvx::cpuid(&mut regs) };
+    let sig: Vec<u8> = [regs.ebx, regs.ecx, regs.edx]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    println!(
+        "  cpuid(0x40000000)    {} (emulated by Xen via XEN_EMULATE_PREFIX)",
+        String::from_utf8_lossy(&sig)
+    );
+    let (masked, cr3, msr, unmasked) = guest_kernel();
+    println!(
+        "  guest kernel: save_fl after cli {masked:#x}, after block {unmasked:#x}; cr3 {cr3:#x}; msr 0x174 = {msr:#x}"
+    );
+    let state = hv::state();
+    println!(
+        "  hypervisor: cr3 {:#x}, invlpg {:x?}, blocks {}, msrs {:x?}",
+        state.cr3, state.invlpg, state.blocks, state.msrs
+    );
+    print!("  console: {}", String::from_utf8_lossy(&state.console));
+    println!(
+        "  hypercalls: {} in all, {} emulated cpuid",
+        state.total_calls(),
+        state.emulated_cpuid
+    );
+    for (nr, n) in &state.hypercalls {
+        let name = pv_abi_name(*nr);
+        println!("    {name:<18} ({nr:>2}) × {n}");
+    }
+
+    println!("\n== 7. revert");
+    let report = patcher.revert(&mut RemapWriter::new()).expect("revert");
+    print!("{report}");
+    let restored = sites()
+        .iter()
+        .filter(|s| before[&s.addr()] == s.current())
+        .count();
+    println!(
+        "  {restored} of {} sites hold their original bytes again",
+        before.len()
+    );
+    assert_eq!(restored, before.len());
+}
+
+fn pv_abi_name(nr: u32) -> &'static str {
+    pv_runtime::xen::hypercall_by_nr(nr).map_or("?", |h| h.name)
+}

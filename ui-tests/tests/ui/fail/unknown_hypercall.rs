@@ -1,0 +1,8 @@
+use pv_macros::pv_intrinsic;
+
+#[pv_intrinsic(arch = x86_64, native = "hlt", xen = hypercall(sched_opp, 1, 0))]
+fn halt();
+#[pv_intrinsic(arch = x86_64, native = "hlt", xen = hypercall(sched_op, 1))]
+fn block();
+
+fn main() {}
