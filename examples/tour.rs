@@ -61,24 +61,99 @@ fn sites() -> Vec<Site> {
     pv_runtime::sites().map(|s| s.expect("record")).collect()
 }
 
-/// The "guest kernel" routine: only catalogue intrinsics.
-fn guest_kernel() -> (u64, u64, u64, u64) {
-    // SAFETY: run only under the test hypervisor, after `apply(Xen)`.
+/// The "guest kernel", written only with catalogue intrinsics, grouped by the binding of the
+/// intrinsics each phase uses.
+fn guest_phase(binding: Binding, idt: &[u64; 64]) -> String {
+    // SAFETY: run only under the test hypervisor, after `apply(Xen)`; pointers are valid.
     unsafe {
-        pvx::irq_disable();
-        let masked = pvx::save_fl();
-        pvx::write_cr3(0x1_2345_6000);
-        let cr3 = pvx::read_cr3();
-        pvx::wrmsr(0x174, 0x10);
-        let msr = pvx::rdmsr(0x174);
-        pvx::flush_tlb_one(0xffff_8000_0000_0000);
-        for b in b"hello from a pv guest\n" {
-            pvx::outb(0xe9, *b);
+        match binding {
+            Binding::InlinePatch => {
+                pvx::irq_disable();
+                let masked = pvx::save_fl();
+                pvx::io_delay();
+                pvx::restore_fl(0x202);
+                format!(
+                    "save_fl after cli {masked:#x}, after restore_fl {:#x} (the event mask in vcpu_info: no hypercall)",
+                    pvx::save_fl()
+                )
+            }
+            Binding::DirectBranch => {
+                let mut regs = pvx::CpuidRegs {
+                    eax: 0x4000_0000,
+                    ..Default::default()
+                };
+                pvx::cpuid(&mut regs);
+                let sig: Vec<u8> = [regs.ebx, regs.ecx, regs.edx]
+                    .iter()
+                    .flat_map(|r| r.to_le_bytes())
+                    .collect();
+                pvx::irq_disable();
+                pvx::safe_halt();
+                format!(
+                    "cpuid(0x40000000) = {}; safe_halt woke with IF {:#x}",
+                    String::from_utf8_lossy(&sig),
+                    pvx::save_fl()
+                )
+            }
+            Binding::IndirectBranch => {
+                pvx::write_cr3(0x1_2345_6000);
+                pvx::wrmsr(0x174, 0x10);
+                pvx::flush_tlb_one(0xffff_8000_0000_0000);
+                pvx::wbinvd();
+                for b in b"hello from a pv guest\n" {
+                    pvx::outb(0xe9, *b);
+                }
+                format!(
+                    "cr3 {:#x}, msr 0x174 = {:#x}",
+                    pvx::read_cr3(),
+                    pvx::rdmsr(0x174)
+                )
+            }
+            Binding::IndirectCall => {
+                let ptr = pvx::DescriptorTablePointer {
+                    limit: 64 * 8 - 1,
+                    base: idt.as_ptr() as u64,
+                };
+                pvx::load_idt(&ptr);
+                pvx::load_gdt(&ptr);
+                "IDT and GDT loaded".to_string()
+            }
         }
-        pvx::io_delay();
-        pvx::safe_halt();
-        let unmasked = pvx::save_fl();
-        (masked, cr3, msr, unmasked)
+    }
+}
+
+/// An IDT with two present interrupt gates (vectors 3 and 14).
+fn idt() -> [u64; 64] {
+    let mut idt = [0u64; 64];
+    for (v, handler) in [
+        (3usize, 0xffff_8000_0000_1234u64),
+        (14, 0xffff_8000_0000_5678),
+    ] {
+        idt[2 * v] =
+            (handler & 0xffff) | 0x10 << 16 | 0x8e00 << 32 | (handler >> 16 & 0xffff) << 48;
+        idt[2 * v + 1] = handler >> 32;
+    }
+    idt
+}
+
+/// Hypercalls made between two snapshots, by name.
+fn calls_between(before: &hv::State, after: &hv::State) -> String {
+    let mut parts: Vec<String> = after
+        .hypercalls
+        .iter()
+        .filter_map(|(nr, n)| {
+            let d = n - before.hypercalls.get(nr).copied().unwrap_or(0);
+            (d > 0).then(|| format!("{} × {d}", pv_abi_name(*nr)))
+        })
+        .collect();
+    let cpuid = after.emulated_cpuid - before.emulated_cpuid;
+    if cpuid > 0 {
+        parts.push(format!("emulated cpuid × {cpuid}"));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -192,40 +267,31 @@ fn main() {
         }
     }
 
-    println!("\n== 6. the same code, now paravirtualized");
-    let mut regs = pvx::CpuidRegs {
-        eax: 0x4000_0000,
-        ..Default::default()
-    };
-    // SAFETY: a valid CpuidRegs.
-    unsafe { pvx::cpuid(&mut regs) };
-    let sig: Vec<u8> = [regs.ebx, regs.ecx, regs.edx]
-        .iter()
-        .flat_map(|r| r.to_le_bytes())
-        .collect();
-    println!(
-        "  cpuid(0x40000000)    {} (emulated by Xen via XEN_EMULATE_PREFIX)",
-        String::from_utf8_lossy(&sig)
-    );
-    let (masked, cr3, msr, unmasked) = guest_kernel();
-    println!(
-        "  guest kernel: save_fl after cli {masked:#x}, after block {unmasked:#x}; cr3 {cr3:#x}; msr 0x174 = {msr:#x}"
-    );
+    println!("\n== 6. the same code, now paravirtualized: hypercalls per binding");
+    let table = idt();
+    for b in Binding::ALL {
+        let before = hv::state();
+        let what = guest_phase(b, &table);
+        let after = hv::state();
+        println!("  option {} {:<16} {what}", b.rfc_number(), b.name());
+        println!(
+            "  {:<25} hypercalls: {}",
+            "",
+            calls_between(&before, &after)
+        );
+    }
     let state = hv::state();
     println!(
-        "  hypervisor: cr3 {:#x}, invlpg {:x?}, blocks {}, msrs {:x?}",
-        state.cr3, state.invlpg, state.blocks, state.msrs
+        "  hypervisor state: cr3 {:#x}, msrs {:x?}, invlpg {:x?}, cache flushes {}, blocks {}",
+        state.cr3, state.msrs, state.invlpg, state.cache_flushes, state.blocks
     );
+    println!("  traps {:x?}, gdt {:x?}", state.traps, state.gdt);
     print!("  console: {}", String::from_utf8_lossy(&state.console));
     println!(
-        "  hypercalls: {} in all, {} emulated cpuid",
+        "  {} hypercalls in all, {} emulated cpuid",
         state.total_calls(),
         state.emulated_cpuid
     );
-    for (nr, n) in &state.hypercalls {
-        let name = pv_abi_name(*nr);
-        println!("    {name:<18} ({nr:>2}) × {n}");
-    }
 
     println!("\n== 7. revert");
     let report = patcher.revert(&mut RemapWriter::new()).expect("revert");
