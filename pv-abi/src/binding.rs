@@ -92,3 +92,23 @@ impl Binding {
         self.has_site()
     }
 }
+
+/// What a binding is on one architecture: the registers its own sequence writes, the ones pv
+/// adds to every site's clobbers, and how the site may be patched.
+#[derive(Clone, Copy, Debug)]
+pub struct BindingAbi {
+    pub binding: Binding,
+    /// The site as compiled.
+    pub site: &'static str,
+    /// Registers the binding's own sequence writes, which the declaration must list in
+    /// `clobber` (so the caller sees them).
+    pub own_clobbers: &'static [&'static str],
+    /// Registers every site of the binding clobbers without being declared.
+    pub implicit_clobbers: &'static [&'static str],
+    /// Whether the site may use the memory stack (a call pushes a return address).
+    pub needs_stack: bool,
+    /// Whether the site may change condition flags (x86_64 RFLAGS).
+    pub writes_flags: bool,
+    /// Whether the engine may patch the site into a call.
+    pub becomes_call: bool,
+}

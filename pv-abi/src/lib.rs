@@ -11,4 +11,4 @@ pub mod record;
 pub mod x86_64;
 pub mod xen;
 
-pub use binding::{Arch, Binding};
+pub use binding::{Arch, Binding, BindingAbi};

@@ -25,8 +25,10 @@
 pub const SITES_SECTION: &str = "pv_sites";
 /// Section holding a copy of each site's native body (the bytes `apply(Native)` writes).
 pub const REPL_SECTION: &str = "pv_repl";
-/// Section holding the intrinsic descriptors (one per declaration).
+/// Section holding the intrinsic descriptors (one per x86_64 declaration).
 pub const INTRINSICS_SECTION: &str = "pv_intrinsics";
+/// Section holding ia64 declarations as data (`pv_abi::ia64::asm::Decl`), on any host.
+pub const IA64_DECLS_SECTION: &str = "pv_ia64_decls";
 
 /// `"pv"` in little-endian byte order.
 pub const MAGIC: u16 = u16::from_le_bytes(*b"pv");

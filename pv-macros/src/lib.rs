@@ -20,3 +20,6 @@ use proc_macro::TokenStream;
 pub fn pv_intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::intrinsic(args.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod robustness;

@@ -1,15 +1,30 @@
 //! The declaration as pv understands it, independent of tokens and of the architecture's
 //! encoding details. `parse` builds it, `check` validates it, `expand` reads it.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use pv_abi::{Arch, Binding};
+use quote::ToTokens;
 use syn::{Attribute, Ident, LitStr, Path, Signature, Type, Visibility};
 
-/// A register name as the user wrote it, with its span for errors.
+/// A register name as the user wrote it, with its tokens for errors.
 #[derive(Clone, Debug)]
 pub struct RegName {
     pub name: String,
-    pub span: Span,
+    pub tokens: TokenStream,
+}
+
+impl RegName {
+    pub fn new(name: String, tokens: &impl ToTokens) -> Self {
+        RegName {
+            name,
+            tokens: tokens.to_token_stream(),
+        }
+    }
+
+    /// An error spanning every token of the name (`ar.ccv` is three).
+    pub fn error(&self, msg: impl std::fmt::Display) -> darling::Error {
+        syn::Error::new_spanned(&self.tokens, msg).into()
+    }
 }
 
 /// One declared argument.
@@ -40,10 +55,13 @@ pub enum Xen {
     Hypercall {
         call: &'static pv_abi::xen::Hypercall,
         args: Vec<HypercallArg>,
+        span: Span,
     },
     /// A C-ABI Rust function with the declaration's signature, called through a
     /// callee-save thunk.
     Call(Path),
+    /// An ia64 hyperprivop: `break` with its number.
+    Hyperprivop(&'static pv_abi::ia64::Hyperprivop, Span),
 }
 
 /// One `#[pv_intrinsic]` declaration.
@@ -56,10 +74,16 @@ pub struct Intrinsic {
     pub arch: Arch,
     pub binding: Binding,
     pub args: Vec<Arg>,
+    /// Const generic parameters: compile-time constants a template may name as `{NAME}`
+    /// (folded into the site, like ia64 getreg/setreg register numbers).
+    pub consts: Vec<Ident>,
     pub ret: Option<Type>,
     /// The register carrying argument 0 and the result.
     pub reg: Option<RegName>,
     pub clobbers: Vec<RegName>,
+    /// Where `clobber = [...]` and `binding = ...` were written, for errors about them.
+    pub clobber_span: Option<Span>,
+    pub binding_span: Option<Span>,
     /// The native instruction sequence, in Intel syntax with fixed register names.
     pub native: LitStr,
     pub xen: Xen,

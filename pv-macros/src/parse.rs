@@ -4,36 +4,58 @@
 
 use crate::model::{Arg, HypercallArg, Intrinsic, RegName, Xen};
 use darling::ast::NestedMeta;
+use darling::error::Accumulator;
 use darling::{Error, FromMeta, Result};
 use proc_macro2::{Span, TokenStream};
 use pv_abi::{Arch, Binding};
+use quote::ToTokens;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, ForeignItemFn, Lit, LitStr, Pat, ReturnType};
+use syn::{Expr, ExprLit, FnArg, ForeignItemFn, GenericParam, Lit, LitStr, Pat, ReturnType};
 
 /// The attribute's arguments, as written.
 #[derive(FromMeta)]
 struct Args {
     arch: Option<ArchArg>,
-    reg: Option<LitStr>,
+    reg: Option<RegArg>,
     clobber: Option<RegList>,
     binding: Option<BindingArg>,
     native: Option<LitStr>,
     xen: Option<XenArg>,
+    /// Accepted only to explain why `asm!` options cannot apply to a site.
+    options: Option<RegList>,
 }
 
 /// `arch = x86_64` or `arch = "ia64"`.
 struct ArchArg(Arch, Span);
 
+/// `reg = "r8"`: a string, as in the seed.
+struct RegArg(LitStr);
+
+impl FromMeta for RegArg {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        match expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Ok(RegArg(s.clone())),
+            _ => Err(Error::custom(match word(expr) {
+                Some(w) => format!("write the register as a string: `reg = \"{w}\"`"),
+                None => "expected a register name as a string, e.g. `reg = \"r8\"`".to_string(),
+            })
+            .with_span(expr)),
+        }
+    }
+}
+
 /// `binding = indirect_branch` or `binding = 3`.
-struct BindingArg(Binding);
+struct BindingArg(Binding, Span);
 
 /// `clobber = [rcx, rdx]`, `clobber = [b0, ar.ccv]`.
-struct RegList(Vec<RegName>);
+struct RegList(Vec<RegName>, Span);
 
-/// `xen = native | nop | asm("...") | hypercall(name, args...) | call(path)`, kept as an
-/// expression until the declaration's parameters are known.
+/// `xen = ...`, kept as an expression until the declaration's parameters are known.
 struct XenArg(Expr);
 
+/// A register-like word: `rax`, `"rax"`, `ar.ccv`.
 fn word(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
@@ -66,7 +88,7 @@ impl FromMeta for BindingArg {
             }) => n.base10_parse::<u8>().ok().and_then(Binding::from_number),
             _ => word(expr).and_then(|w| Binding::from_name(&w)),
         };
-        found.map(BindingArg).ok_or_else(|| {
+        found.map(|b| BindingArg(b, expr.span())).ok_or_else(|| {
             Error::custom(
                 "unknown binding: write `inline_patch` (1), `direct_branch` (2), \
                  `indirect_branch` (3) or `indirect_call` (4)",
@@ -80,7 +102,7 @@ impl FromMeta for RegList {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let Expr::Array(array) = expr else {
             return Err(
-                Error::custom("expected a list of registers, e.g. `clobber = [rcx, rdx]`")
+                Error::custom("expected a list in brackets, e.g. `clobber = [rcx, rdx]`")
                     .with_span(expr),
             );
         };
@@ -89,16 +111,13 @@ impl FromMeta for RegList {
             .elems
             .iter()
             .filter_map(|e| {
-                let name = word(e).map(|name| RegName {
-                    name,
-                    span: e.span(),
-                });
+                let name = word(e).map(|name| RegName::new(name, e));
                 errors.handle(
                     name.ok_or_else(|| Error::custom("expected a register name").with_span(e)),
                 )
             })
             .collect();
-        errors.finish_with(RegList(regs))
+        errors.finish_with(RegList(regs, expr.span()))
     }
 }
 
@@ -108,7 +127,8 @@ impl FromMeta for XenArg {
     }
 }
 
-const XEN_FORMS: &str = "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, `xen = hypercall(name, args...)` or `xen = call(path)`";
+const XEN_FORMS: &str = "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, \
+     `xen = hypercall(name, args...)`, `xen = hyperprivop(name)` (ia64) or `xen = call(path)`";
 
 /// Resolves `xen = ...` against the declared parameters.
 fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
@@ -129,10 +149,26 @@ fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
                 ) => Ok(Xen::Asm(s.clone())),
                 ("call", [Expr::Path(p)]) => Ok(Xen::Call(p.path.clone())),
                 ("hypercall", [name, rest @ ..]) => hypercall(name, rest, args),
+                ("hyperprivop", [name]) => hyperprivop(name),
                 _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
             }
         }
         _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
+    }
+}
+
+fn hyperprivop(name: &Expr) -> Result<Xen> {
+    let word = word(name).unwrap_or_default();
+    match pv_abi::ia64::hyperprivop(&word) {
+        Some(h) => Ok(Xen::Hyperprivop(h, name.span())),
+        None => {
+            let names = pv_abi::ia64::HYPERPRIVOPS.iter().map(|h| h.name);
+            Err(Error::custom(format!(
+                "unknown Xen/ia64 hyperprivop `{word}`{}",
+                did_you_mean(&word, names)
+            ))
+            .with_span(name))
+        }
     }
 }
 
@@ -184,16 +220,20 @@ fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
             errors.handle(arg)
         })
         .collect();
-    errors.finish_with(Xen::Hypercall { call, args: hargs })
+    errors.finish_with(Xen::Hypercall {
+        call,
+        args: hargs,
+        span: name.span(),
+    })
 }
 
 /// `", did you mean `x`?"` for the closest candidate, or nothing.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: impl IntoIterator<Item = S>) -> String {
     let best = candidates
         .into_iter()
-        .map(|c| (distance(word, c), c))
+        .map(|c| (distance(word, c.as_ref()), c.as_ref().to_string()))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d);
+        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()));
     best.map_or(String::new(), |(_, c)| format!(", did you mean `{c}`?"))
 }
 
@@ -212,10 +252,9 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Parses `#[pv(reg = "...")]` on one argument and strips it.
-fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
+/// `#[pv(reg = "...")]` (or the misplaced `#[pv(constant)]`) on one argument, stripped.
+fn arg_attrs(attrs: &mut Vec<syn::Attribute>, errors: &mut Accumulator) -> Option<RegName> {
     let mut reg = None;
-    let mut errors = Error::accumulator();
     attrs.retain(|attr| {
         if !attr.path().is_ident("pv") {
             return true;
@@ -223,11 +262,13 @@ fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("reg") {
                 let s: LitStr = meta.value()?.parse()?;
-                reg = Some(RegName {
-                    name: s.value(),
-                    span: s.span(),
-                });
+                reg = Some(RegName::new(s.value(), &s));
                 Ok(())
+            } else if meta.path.is_ident("constant") {
+                Err(meta.error(
+                    "a value folded into the site must be a compile-time constant: \
+                     declare it as a const generic parameter, e.g. `fn getreg<const REG: u16>()`",
+                ))
             } else {
                 Err(meta
                     .error("unknown argument attribute: the only one is `#[pv(reg = \"...\")]`"))
@@ -236,7 +277,51 @@ fn arg_reg(attrs: &mut Vec<syn::Attribute>) -> Result<Option<RegName>> {
         errors.handle(parsed.map_err(Error::from));
         false
     });
-    errors.finish_with(reg)
+    reg
+}
+
+/// Rejects what a declaration cannot be: async, const, extern "ABI", variadic, type or
+/// lifetime generic. Const generics are kept (constants folded into the site).
+fn shape(decl: &ForeignItemFn, errors: &mut Accumulator) -> Vec<syn::Ident> {
+    let sig = &decl.sig;
+    let mut no = |tokens: &dyn ToTokens, what: &str| {
+        errors.push(
+            Error::custom(format!("an intrinsic cannot be {what}"))
+                .with_span(&tokens.to_token_stream()),
+        )
+    };
+    if let Some(t) = &sig.asyncness {
+        no(t, "`async`: it is one instruction sequence");
+    }
+    if let Some(t) = &sig.constness {
+        no(t, "`const`: it runs machine instructions");
+    }
+    if let Some(abi) = &sig.abi {
+        no(
+            abi,
+            "`extern`: pv chooses the calling convention per binding",
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        no(v, "variadic: each argument needs a register");
+    }
+    if let Some(w) = &sig.generics.where_clause {
+        no(w, "constrained by a `where` clause");
+    }
+    let mut consts = Vec::new();
+    for p in &sig.generics.params {
+        match p {
+            GenericParam::Const(c) => consts.push(c.ident.clone()),
+            GenericParam::Type(t) => no(
+                t,
+                "generic over types: one declaration is one machine-code contract",
+            ),
+            GenericParam::Lifetime(l) => {
+                no(l, "generic over lifetimes: arguments are register values")
+            }
+        }
+    }
+    consts
 }
 
 /// Parses the declaration. `Err` carries every problem found.
@@ -252,12 +337,23 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         errors.finish()?;
         return Err(internal());
     };
+    let consts = shape(&decl, &mut errors);
+    for option in args.options.iter().flat_map(|o| &o.0) {
+        errors.push(
+            Error::custom(format!(
+                "`{}`: `asm!` options do not apply to a pv site — any site may become a call (so it \
+                 uses the stack, writes flags and may touch memory), and its contract is `reg` and `clobber`",
+                option.name
+            ))
+            .with_span(&option.tokens),
+        );
+    }
 
     let mut params = Vec::new();
     for input in decl.sig.inputs.iter_mut() {
         match input {
             FnArg::Typed(pat) => {
-                let reg = errors.handle(arg_reg(&mut pat.attrs)).flatten();
+                let reg = arg_attrs(&mut pat.attrs, &mut errors);
                 match &*pat.pat {
                     Pat::Ident(id) if id.by_ref.is_none() && id.subpat.is_none() => {
                         params.push(Arg {
@@ -297,10 +393,12 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         );
         None
     });
+    let clobber_span = args.clobber.as_ref().map(|c| c.1);
+    let clobbers = args.clobber.map_or_else(Vec::new, |c| c.0);
     let arch = errors.handle(crate::check::arch(
-        &args.arch.as_ref().map(|a| (a.0, a.1)),
-        &args.reg,
-        args.clobber.as_ref().map(|c| &c.0[..]).unwrap_or(&[]),
+        args.arch.as_ref().map(|a| (a.0, a.1)),
+        args.reg.as_ref().map(|r| &r.0),
+        &clobbers,
         &params,
         &decl.sig.ident,
     ));
@@ -313,14 +411,14 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         vis: decl.vis,
         sig: decl.sig,
         arch,
-        binding: args.binding.map_or(Binding::InlinePatch, |b| b.0),
+        binding: args.binding.as_ref().map_or(Binding::InlinePatch, |b| b.0),
+        binding_span: args.binding.as_ref().map(|b| b.1),
+        clobber_span,
         args: params,
+        consts,
         ret,
-        reg: args.reg.map(|s| RegName {
-            name: s.value(),
-            span: s.span(),
-        }),
-        clobbers: args.clobber.map_or_else(Vec::new, |c| c.0),
+        reg: args.reg.map(|s| RegName::new(s.0.value(), &s.0)),
+        clobbers,
         native,
         xen,
     })
@@ -336,8 +434,11 @@ fn declaration(item: TokenStream) -> Result<ForeignItemFn> {
             "an intrinsic is declared without a body (`fn name(args) -> T;`): pv generates the body",
         )
         .with_span(&f.block)),
-        Err(_) => Err(Error::custom("#[pv_intrinsic] applies to a function declaration: `fn name(args) -> T;`")
-            .with_span(&item)),
+        Err(_) => {
+            let span = item.clone().into_iter().next().map_or(Span::call_site(), |t| t.span());
+            Err(Error::custom("#[pv_intrinsic] applies to a function declaration: `fn name(args) -> T;`")
+                .with_span(&span))
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod hv;
 
 pub use engine::{Backend, Patcher, Target};
 pub use ops::{Contract, Intrinsic, Routine, Slot, XenKind, intrinsics};
+pub use pv_abi as abi;
 pub use pv_abi::{Arch, Binding};
 pub use report::Report;
 pub use site::{Site, sites};

@@ -5,6 +5,7 @@
 //! them; nothing else enters the caller's namespace.
 
 mod direct_branch;
+mod ia64;
 mod indirect_branch;
 mod indirect_call;
 mod inline_patch;
@@ -16,7 +17,7 @@ use crate::model::{Intrinsic, Xen};
 use proc_macro2::TokenStream;
 use pv_abi::x86_64 as x86;
 use pv_abi::{Arch, Binding};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 /// The attribute's whole job: parse, check, expand, or report.
 pub fn intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -24,17 +25,11 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(intr) => intr,
         Err(e) => return fallback(e, item),
     };
-    if intr.arch == Arch::Ia64 {
-        let e = darling::Error::custom(
-            "ia64 backend not implemented yet: this declaration parses, but only x86_64 expands for now",
-        )
-        .with_span(intr.name());
-        return fallback(e, item);
-    }
-    match check::x86_64(&intr) {
-        Ok(contract) => x86_64(&intr, &contract),
-        Err(e) => fallback(e, item),
-    }
+    let checked = match intr.arch {
+        Arch::X86_64 => check::x86_64(&intr).map(|c| x86_64(&intr, &c)),
+        Arch::Ia64 => check::ia64(&intr).map(|c| ia64::expand(&intr, &c)),
+    };
+    checked.unwrap_or_else(|e| fallback(e, item))
 }
 
 /// The errors, plus the declared function with a diverging body so callers still type-check
@@ -44,7 +39,14 @@ pub fn fallback(errors: darling::Error, item: TokenStream) -> TokenStream {
     let Ok(mut decl) = syn::parse2::<syn::ForeignItemFn>(item) else {
         return errors;
     };
-    for input in decl.sig.inputs.iter_mut() {
+    // Keep only what an ordinary function can be, so the fallback adds no errors of its own.
+    let sig = &mut decl.sig;
+    (sig.constness, sig.asyncness, sig.abi, sig.variadic) = (None, None, None, None);
+    sig.inputs = std::mem::take(&mut sig.inputs)
+        .into_iter()
+        .filter(|i| matches!(i, syn::FnArg::Typed(_)))
+        .collect();
+    for input in sig.inputs.iter_mut() {
         if let syn::FnArg::Typed(pat) = input {
             pat.attrs.retain(|a| !a.path().is_ident("pv"));
         }
@@ -119,7 +121,9 @@ fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
         attrs, vis, sig, ..
     } = intr;
     let contract_doc = contract_doc(intr, c);
-    quote! {
+    // The item carries the declaration's span, so that errors about it (a duplicate name, say)
+    // point at the name rather than at the attribute.
+    quote_spanned! {intr.name().span()=>
         #(#attrs)*
         #[doc = ""]
         #[doc = #contract_doc]
@@ -183,6 +187,8 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
             quote!(Hypercall(#nr))
         }
         Xen::Call(_) => quote!(Call),
+        // Rejected by the x86_64 checks; kept total.
+        Xen::Hyperprivop(..) => quote!(Native),
     };
     quote! {
         /// The intrinsic's descriptor: what the patch engine and the site lister know of it.

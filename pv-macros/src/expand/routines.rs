@@ -79,10 +79,11 @@ fn to_save(may_clobber: u64, c: &Contract) -> u64 {
 /// The Xen stub's lines (without `ret`), or `None` when Xen runs the native routine.
 fn xen_lines(intr: &Intrinsic, c: &Contract) -> Option<(Vec<String>, TokenStream)> {
     match &intr.xen {
-        Xen::Native => None,
+        // Hyperprivops are rejected by the x86_64 checks.
+        Xen::Native | Xen::Hyperprivop(..) => None,
         Xen::Nop => Some((vec![], quote!())),
         Xen::Asm(text) => Some((split(&text.value()), quote!())),
-        Xen::Hypercall { call, args } => {
+        Xen::Hypercall { call, args, .. } => {
             let (mut src, mut dst, mut consts) = (vec![], vec![], vec![]);
             for (arg, to) in args.iter().zip(x86::XEN_ARGS) {
                 match arg {

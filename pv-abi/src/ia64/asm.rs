@@ -1,0 +1,243 @@
+//! ia64 assembly templates: one source for the `asm!` the macro emits under
+//! `cfg(target_arch = "ia64")` and for the `.S` file the catalogue writer produces. Text goes
+//! to any [`core::fmt::Write`]; GNU as must assemble it in explicit mode (`as -x`).
+//!
+//! Every instruction gets a bundle of its own, with nops in the other slots and a stop at the
+//! end: always correct, since dependencies never share an instruction group. Sizes are
+//! therefore known before assembly: 16 bytes per instruction.
+
+use super::unit::{Unit, unit};
+use crate::Binding;
+use core::fmt::{self, Write};
+
+/// How Xen implements an ia64 intrinsic.
+#[derive(Clone, Copy, Debug)]
+pub enum XenBody<'a> {
+    /// The native body runs unchanged.
+    Native,
+    /// Nothing: the site becomes nop bundles.
+    Nop,
+    /// A replacement sequence under the same contract.
+    Asm(&'a str),
+    /// `break.m nr`: a hyperprivop with operands in r8, r9, r10, r11, r14.
+    Hyperprivop(u32),
+    /// A C function, called by the Xen routine (never copied into a site).
+    Call(&'a str),
+}
+
+/// An ia64 declaration as data: what the macro knows, kept in the binary so the `.S` writer
+/// can regenerate the same text.
+#[derive(Clone, Copy, Debug)]
+pub struct Decl<'a> {
+    pub name: &'a str,
+    pub binding: Binding,
+    /// Mask bits (see [`super`]) of the argument registers, the carrier and the clobbers.
+    pub args: &'a [u8],
+    pub carrier: Option<u8>,
+    pub clobbers: u64,
+    pub native: &'a str,
+    pub xen: XenBody<'a>,
+}
+
+/// The instructions of a `;`/newline separated sequence.
+pub fn instructions(text: &str) -> impl Iterator<Item = &str> {
+    text.split([';', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Bytes a sequence occupies: one bundle per instruction.
+pub fn size(text: &str) -> usize {
+    instructions(text).count() * 16
+}
+
+/// The first instruction of a sequence whose unit pv does not know.
+pub fn unknown_unit(text: &str) -> Option<&str> {
+    instructions(text).find(|i| unit(i).is_none())
+}
+
+/// One instruction in a bundle of its own, with a stop after it.
+pub fn bundle(w: &mut impl Write, insn: &str) -> fmt::Result {
+    let (template, slots): (&str, [&str; 3]) = match unit(insn).unwrap_or(Unit::M) {
+        Unit::M | Unit::A => (".mii", [insn, "nop.i 0", "nop.i 0"]),
+        Unit::I => (".mii", ["nop.m 0", insn, "nop.i 0"]),
+        Unit::F => (".mfi", ["nop.m 0", insn, "nop.i 0"]),
+        Unit::B => (".mib", ["nop.m 0", "nop.i 0", insn]),
+        Unit::X => (".mlx", ["nop.m 0", insn, ""]),
+    };
+    write!(w, "{{ {template}\n\t{}\n\t{}", slots[0], slots[1])?;
+    if !slots[2].is_empty() {
+        write!(w, "\n\t{}", slots[2])?;
+    }
+    w.write_str(" ;;\n}\n")
+}
+
+/// A bundle of nops: what pads a site.
+pub fn nop_bundle(w: &mut impl Write) -> fmt::Result {
+    bundle(w, "nop.m 0")
+}
+
+/// Each instruction of `text` in its own bundle.
+pub fn bundles(w: &mut impl Write, text: &str) -> fmt::Result {
+    instructions(text).try_for_each(|i| bundle(w, i))
+}
+
+impl Decl<'_> {
+    /// The Xen body as a sequence, if it is one (a C call is not).
+    pub fn xen_text(&self, w: &mut impl Write) -> Option<fmt::Result> {
+        match self.xen {
+            XenBody::Native => Some(bundles(w, self.native)),
+            XenBody::Nop => Some(Ok(())),
+            XenBody::Asm(text) => Some(bundles(w, text)),
+            XenBody::Hyperprivop(nr) => Some(bundle(w, &hex("break.m ", nr))),
+            XenBody::Call(_) => None,
+        }
+    }
+
+    /// Bytes of the Xen body, if it is a sequence.
+    pub fn xen_size(&self) -> Option<usize> {
+        match self.xen {
+            XenBody::Native => Some(size(self.native)),
+            XenBody::Nop => Some(0),
+            XenBody::Asm(text) => Some(size(text)),
+            XenBody::Hyperprivop(_) => Some(16),
+            XenBody::Call(_) => None,
+        }
+    }
+
+    /// Bytes of this declaration's call site.
+    pub fn site_size(&self) -> usize {
+        match self.binding {
+            Binding::InlinePatch => size(self.native).max(self.xen_size().unwrap_or(0)).max(16),
+            Binding::DirectBranch => 16,
+            Binding::IndirectBranch => 4 * 16,
+            Binding::IndirectCall => 0,
+        }
+    }
+
+    /// The call site, padded with nop bundles to [`Decl::site_size`], and its record.
+    pub fn site(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
+        writeln!(w, "{}", s.site.0)?;
+        let used = match self.binding {
+            Binding::InlinePatch => {
+                bundles(w, self.native)?;
+                size(self.native)
+            }
+            Binding::DirectBranch => {
+                bundle(w, &format_args_str("br.call.sptk.many b0=", s.native))?;
+                16
+            }
+            Binding::IndirectBranch => {
+                bundle(w, &format_args_str("movl r2=", s.slot))?;
+                bundle(w, "ld8 r2=[r2]")?;
+                bundle(w, "mov b1=r2")?;
+                bundle(w, "br.call.sptk.many b0=b1")?;
+                64
+            }
+            Binding::IndirectCall => return Ok(()),
+        };
+        for _ in used / 16..self.site_size() / 16 {
+            nop_bundle(w)?;
+        }
+        self.record(w, s, probe)
+    }
+
+    /// The site's record and the copy of its native body (layout in [`crate::record`]).
+    pub fn record(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
+        let flags = if probe { crate::record::FLAG_PROBE } else { 0 };
+        writeln!(w, ".pushsection {},\"aR\"", crate::record::REPL_SECTION)?;
+        writeln!(w, "\t.align 16\n{}", s.repl.0)?;
+        bundles(w, self.native)?;
+        writeln!(w, ".popsection")?;
+        writeln!(w, ".pushsection {},\"aR\"", crate::record::SITES_SECTION)?;
+        writeln!(w, "\t.align 8")?;
+        writeln!(w, "\tdata2 {:#06x}", crate::record::MAGIC)?;
+        writeln!(
+            w,
+            "\tdata1 {}, {flags}, {}, {}, {}, {}",
+            crate::record::VERSION,
+            crate::Arch::Ia64 as u8,
+            self.binding as u8,
+            self.site_size(),
+            size(self.native)
+        )?;
+        writeln!(w, "\tdata8 {} - .", s.site.1)?;
+        writeln!(w, "\tdata8 {} - .", s.repl.1)?;
+        writeln!(w, "\tdata8 {} - .", s.desc)?;
+        let uses = self.args.iter().fold(0u64, |m, b| m | 1 << b);
+        let defs = self.carrier.map_or(0, |b| 1u64 << b);
+        writeln!(
+            w,
+            "\tdata8 {uses:#x}\n\tdata8 {defs:#x}\n\tdata8 {:#x}",
+            self.clobbers | self.implicit_clobbers()
+        )?;
+        writeln!(w, ".popsection")
+    }
+
+    /// The binding's own and implicit clobbers, as a mask.
+    pub fn implicit_clobbers(&self) -> u64 {
+        super::own_clobbers(self.binding)
+            .iter()
+            .chain(super::implicit_clobbers(self.binding))
+            .filter_map(|r| super::reg(r).and_then(|r| r.bit))
+            .fold(0, |m, b| m | 1 << b)
+    }
+}
+
+/// The symbols a site's text defines and refers to. Labels come as (definition, reference):
+/// `("772:", "772b")` inside `asm!`, `(".Lpv3:", ".Lpv3")` in a `.S` file.
+pub struct Symbols<'a> {
+    pub site: (&'a str, &'a str),
+    pub repl: (&'a str, &'a str),
+    pub native: &'a str,
+    pub slot: &'a str,
+    pub desc: &'a str,
+}
+
+/// `prefix` followed by `name`, without allocating: a fixed buffer large enough for pv's
+/// generated names.
+fn format_args_str(prefix: &str, name: &str) -> Buf {
+    let mut b = Buf::default();
+    let _ = write!(b, "{prefix}{name}");
+    b
+}
+
+fn hex(prefix: &str, n: u32) -> Buf {
+    let mut b = Buf::default();
+    let _ = write!(b, "{prefix}{n:#x}");
+    b
+}
+
+/// A small stack string for one instruction.
+struct Buf {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+impl Default for Buf {
+    fn default() -> Self {
+        Buf {
+            bytes: [0; 160],
+            len: 0,
+        }
+    }
+}
+
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            return Err(fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for Buf {
+    type Target = str;
+    fn deref(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}

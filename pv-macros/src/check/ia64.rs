@@ -1,0 +1,180 @@
+//! ia64 rules on top of the shared ones: the register file of `pv_abi::ia64`, each binding's
+//! own clobbers (the seed's option 2 needs `clobber = [b0]`), what a C callee must preserve,
+//! hyperprivop operand counts, and constants folded into the site.
+
+use super::{Abi, Contract, Usage, assign};
+use crate::model::{Intrinsic, Xen};
+use darling::{Error, Result};
+use pv_abi::Binding;
+use pv_abi::ia64::{self, Class, Role};
+
+pub struct Ia64;
+
+/// Bundles an option 1 site may span (Linux's stub was 5 bundles), in instruction slots.
+const INLINE_ROOM_SLOTS: usize = 5 * 3;
+
+impl Abi for Ia64 {
+    const NAME: &'static str = "ia64";
+    const ARG_ORDER: &'static [&'static str] = &ia64::PV_ARG_ORDER;
+
+    fn lookup(name: &str, usage: Usage) -> std::result::Result<Option<u8>, String> {
+        let reg = ia64::reg(name).ok_or_else(String::new)?;
+        if let Role::Fixed(why) = reg.role {
+            return Err(why.into());
+        }
+        if usage != Usage::Clobber && reg.class != Class::General {
+            return Err(format!(
+                "a {} cannot carry a value; use a general register (r8 is the pv convention)",
+                reg.class.name()
+            ));
+        }
+        reg.bit
+            .map(Some)
+            .ok_or_else(|| "it has no place in a pv contract".into())
+    }
+
+    fn names() -> Vec<String> {
+        ia64::names().map(|n| n.as_str().to_string()).collect()
+    }
+
+    fn bit_name(bit: u8) -> String {
+        ia64::reg_name(bit).as_str().to_string()
+    }
+}
+
+/// Checks an ia64 declaration and assigns registers.
+pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
+    let mut errors = Error::accumulator();
+    let contract = assign::<Ia64>(intr, &mut errors);
+    let declared = contract.clobbers | contract.defs();
+
+    let missing: Vec<&str> = ia64::own_clobbers(intr.binding)
+        .iter()
+        .copied()
+        .filter(|r| {
+            ia64::reg(r)
+                .and_then(|r| r.bit)
+                .is_some_and(|b| declared & 1 << b == 0)
+        })
+        .collect();
+    if !missing.is_empty() {
+        errors.push(
+            Error::custom(format!(
+                "`{}` must be in `clobber`: {}; add `clobber = [{}]`",
+                missing.join("`, `"),
+                ia64::own_clobber_reason(intr.binding),
+                missing.join(", ")
+            ))
+            .with_span(
+                &intr
+                    .clobber_span
+                    .unwrap_or(intr.binding_span.unwrap_or(intr.name().span())),
+            ),
+        );
+    }
+    if intr.binding == Binding::IndirectCall {
+        for c in &intr.clobbers {
+            if ia64::reg(&c.name).is_some_and(|r| r.role == Role::Preserved) {
+                errors.push(c.error(format!(
+                        "`{}` is preserved by the C convention, and option 4 is a C call: its callee cannot \
+                         clobber it; choose option 1-3 (the compiler saves it around the site) or save it in the sequence",
+                    c.name
+                )));
+            }
+        }
+    }
+    match &intr.xen {
+        Xen::Hyperprivop(h, span) => {
+            if h.args as usize != intr.args.len() {
+                errors.push(
+                    Error::custom(format!(
+                        "hyperprivop `{}` takes {} operand(s) in r8, r9, r10, r11, r14; the declaration has {} argument(s)",
+                        h.name,
+                        h.args,
+                        intr.args.len()
+                    ))
+                    .with_span(span),
+                );
+            }
+            if h.result != intr.ret.is_some() {
+                let says = if h.result { "returns a value in r8" } else { "returns nothing" };
+                errors.push(Error::custom(format!("hyperprivop `{}` {says}; the declaration disagrees", h.name)).with_span(span));
+            }
+        }
+        Xen::Hypercall { call, span, .. } => errors.push(
+            Error::custom(format!(
+                "Xen/ia64 hypercalls (`break 0x1000`, number in r2) take their arguments in stacked registers, \
+                 which a pv routine cannot allocate: use `xen = hyperprivop(...)` or `xen = call(...)` for `{}`",
+                call.name
+            ))
+            .with_span(span),
+        ),
+        Xen::Call(path) if intr.binding == Binding::InlinePatch => errors.push(
+            Error::custom(
+                "ia64 option 1 sites are patched by copying a body into their bundles, and a Rust function \
+                 cannot be copied: use `direct_branch` or `indirect_branch` for `xen = call(...)`",
+            )
+            .with_span(path),
+        ),
+        _ => {}
+    }
+    for text in [
+        Some(&intr.native),
+        if let Xen::Asm(s) = &intr.xen {
+            Some(s)
+        } else {
+            None
+        },
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let body = text.value();
+        if let Some(insn) = pv_abi::ia64::asm::unknown_unit(&body) {
+            errors.push(
+                Error::custom(format!(
+                    "`{insn}`: pv does not know which unit (M, I, A, B, F, L+X) this instruction needs, so it \
+                     cannot bundle it; write lower-case GNU as mnemonics of the instructions pv supports"
+                ))
+                .with_span(text),
+            );
+        }
+        for name in placeholders(&body) {
+            if intr.consts.iter().any(|c| *c == name) {
+                continue;
+            }
+            let why = if intr.args.iter().any(|a| a.ident == name) {
+                format!(
+                    "`{name}` is a run-time argument: a value folded into the site must be a compile-time \
+                     constant; declare it as a const generic parameter, e.g. `<const {}: u16>`",
+                    name.to_uppercase()
+                )
+            } else {
+                format!("`{{{name}}}` names no const generic parameter of this declaration")
+            };
+            errors.push(Error::custom(why).with_span(text));
+        }
+        let slots = body
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.ends_with(':'))
+            .count();
+        if intr.binding == Binding::InlinePatch && slots > INLINE_ROOM_SLOTS {
+            errors.push(
+                Error::custom(format!(
+                    "{slots} instructions exceed the room of an option 1 site ({INLINE_ROOM_SLOTS} slots in 5 bundles)"
+                ))
+                .with_span(text),
+            );
+        }
+    }
+    errors.finish_with(contract)
+}
+
+/// The `{name}` placeholders of a template.
+fn placeholders(text: &str) -> Vec<String> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(n, _)| n.trim().to_string()))
+        .collect()
+}

@@ -1,0 +1,262 @@
+//! The model × the architecture's ABI table → the register contract, or every violation at
+//! once, each at the token that causes it. The rules shared by both architectures live here
+//! (arch inference, register assignment, types); [`x86_64`] and [`ia64`] add their own.
+
+mod ia64;
+mod x86_64;
+
+pub use ia64::ia64;
+pub use x86_64::x86_64;
+
+use crate::model::{Arg, Intrinsic, RegName};
+use crate::parse::did_you_mean;
+use darling::error::Accumulator;
+use darling::{Error, Result};
+use proc_macro2::Span;
+use pv_abi::Arch;
+use syn::{Ident, LitStr, Type};
+
+/// Which architectures know a register name.
+fn arches_of(name: &str) -> Vec<Arch> {
+    let mut found = Vec::new();
+    if pv_abi::x86_64::reg(name).is_some() {
+        found.push(Arch::X86_64);
+    }
+    if pv_abi::ia64::is_reg(name) {
+        found.push(Arch::Ia64);
+    }
+    found
+}
+
+/// Decides the architecture: explicit `arch = ...`, or the one every register name belongs to.
+pub fn arch(
+    explicit: Option<(Arch, Span)>,
+    reg: Option<&LitStr>,
+    clobbers: &[RegName],
+    args: &[Arg],
+    name: &Ident,
+) -> Result<Arch> {
+    if let Some((arch, _)) = explicit {
+        return Ok(arch);
+    }
+    let mut names: Vec<RegName> = reg.iter().map(|s| RegName::new(s.value(), *s)).collect();
+    names.extend(clobbers.iter().cloned());
+    names.extend(args.iter().filter_map(|a| a.reg.clone()));
+    let mut candidates = vec![Arch::X86_64, Arch::Ia64];
+    let mut conflict = None;
+    for n in &names {
+        let of = arches_of(&n.name);
+        if !of.is_empty() && !candidates.is_empty() {
+            candidates.retain(|a| of.contains(a));
+            conflict = conflict.or(candidates.is_empty().then_some(n));
+        }
+    }
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let message = "this register belongs to another architecture than the ones before it: name registers \
+                 of one architecture, and add `arch = x86_64` or `arch = ia64` if names are shared";
+            Err(conflict.map_or_else(
+                || Error::custom(message).with_span(name),
+                |n| n.error(message),
+            ))
+        }
+        _ => {
+            let why = if names.is_empty() {
+                "no register is named".to_string()
+            } else {
+                let list: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+                format!("`{}` exist on both x86_64 and ia64", list.join("`, `"))
+            };
+            let message = format!(
+                "cannot infer the architecture: {why}; add `arch = x86_64` or `arch = ia64`"
+            );
+            Err(names.first().map_or_else(
+                || Error::custom(&message).with_span(name),
+                |n| n.error(&message),
+            ))
+        }
+    }
+}
+
+/// The register contract of a checked declaration, in the arch's mask bits.
+pub struct Contract {
+    /// Register (bit) carrying each argument, in declaration order.
+    pub args: Vec<u8>,
+    /// Register carrying argument 0 (unless overridden) and the result.
+    pub carrier: Option<u8>,
+    /// Declared clobbers (flags excluded on x86_64: always clobbered).
+    pub clobbers: u64,
+}
+
+impl Contract {
+    /// Registers the site reads.
+    pub fn uses(&self) -> u64 {
+        self.args.iter().fold(0, |m, r| m | 1 << r)
+    }
+    /// Registers the site writes as its result (the carrier is always written).
+    pub fn defs(&self) -> u64 {
+        self.carrier.map_or(0, |r| 1 << r)
+    }
+}
+
+/// How a declaration uses a register, for messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Carrier,
+    Clobber,
+    Argument,
+}
+
+impl Usage {
+    fn what(self) -> &'static str {
+        match self {
+            Usage::Carrier => "`reg`",
+            Usage::Clobber => "clobbered",
+            Usage::Argument => "an argument register",
+        }
+    }
+}
+
+/// An architecture's register file as the checks see it.
+pub trait Abi {
+    const NAME: &'static str;
+    /// The pv argument order after `reg`.
+    const ARG_ORDER: &'static [&'static str];
+    /// The register's mask bit for this usage, `Ok(None)` if it is accepted but needs no bit
+    /// (flags in `clobber`), or why it cannot be used so.
+    fn lookup(name: &str, usage: Usage) -> std::result::Result<Option<u8>, String>;
+    fn names() -> Vec<String>;
+    fn bit_name(bit: u8) -> String;
+}
+
+fn resolve<A: Abi>(name: &RegName, usage: Usage, errors: &mut Accumulator) -> Option<u8> {
+    match A::lookup(&name.name, usage) {
+        Ok(bit) => bit,
+        Err(why) if why.is_empty() => {
+            let suggestion = did_you_mean(&name.name, A::names());
+            errors.push(name.error(format!(
+                "unknown {} register `{}`{suggestion}",
+                A::NAME,
+                name.name
+            )));
+            None
+        }
+        Err(why) => {
+            errors.push(name.error(format!("`{}` cannot be {}: {why}", name.name, usage.what())));
+            None
+        }
+    }
+}
+
+/// Assigns registers: `reg`, the clobbers, and each argument (override, `reg`, or the next
+/// free register of the pv argument order).
+pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
+    let carrier = intr
+        .reg
+        .as_ref()
+        .and_then(|r| resolve::<A>(r, Usage::Carrier, errors));
+    let mut clobbers = 0u64;
+    for c in &intr.clobbers {
+        let Some(bit) = resolve::<A>(c, Usage::Clobber, errors) else {
+            continue;
+        };
+        if clobbers & 1 << bit != 0 {
+            errors.push(c.error(format!("`{}` is listed twice in `clobber`", c.name)));
+        }
+        if Some(bit) == carrier {
+            errors.push(c.error(format!(
+                "`{}` is `reg`, which is always written: remove it from `clobber`",
+                c.name
+            )));
+        }
+        clobbers |= 1 << bit;
+    }
+
+    let mut args = Vec::new();
+    let mut order = A::ARG_ORDER
+        .iter()
+        .filter_map(|n| A::lookup(n, Usage::Argument).ok().flatten());
+    for (i, arg) in intr.args.iter().enumerate() {
+        check_type(&arg.ty, errors);
+        let bit = match (&arg.reg, i, carrier) {
+            (Some(name), _, _) => resolve::<A>(name, Usage::Argument, errors),
+            (None, 0, Some(c)) => Some(c),
+            (None, 0, None) if intr.reg.is_some() => None,
+            (None, 0, None) => {
+                errors.push(
+                    Error::custom("argument 0 needs a register: add `reg = \"...\"` or `#[pv(reg = \"...\")]`")
+                        .with_span(&arg.ident),
+                );
+                None
+            }
+            (None, _, _) => {
+                let next = order
+                    .by_ref()
+                    .find(|b| !args.contains(b) && Some(*b) != carrier);
+                if next.is_none() {
+                    errors.push(
+                        Error::custom(format!(
+                            "more arguments than {} pv argument registers (`reg`, then {})",
+                            A::NAME,
+                            A::ARG_ORDER.join(", ")
+                        ))
+                        .with_span(&arg.ident),
+                    );
+                }
+                next
+            }
+        };
+        if let Some(bit) = bit {
+            if args.contains(&bit) {
+                errors.push(
+                    Error::custom(format!("two arguments in `{}`", A::bit_name(bit)))
+                        .with_span(&arg.ident),
+                );
+            }
+            args.push(bit);
+        }
+    }
+    if let Some(ty) = &intr.ret {
+        check_type(ty, errors);
+        if intr.reg.is_none() {
+            errors.push(
+                Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty),
+            );
+        }
+    }
+    if intr.native.value().trim().is_empty() {
+        errors.push(
+            Error::custom("the native sequence is empty: it is what runs on bare metal")
+                .with_span(&intr.native),
+        );
+    }
+    Contract {
+        args,
+        carrier,
+        clobbers,
+    }
+}
+
+/// Only values that fit one 64-bit register cross a site.
+fn check_type(ty: &Type, errors: &mut Accumulator) {
+    const SCALARS: [&str; 12] = [
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "bool", "char",
+    ];
+    let fits = match ty {
+        Type::Ptr(_) => true,
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .get_ident()
+                    .is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
+        }
+        _ => false,
+    };
+    if !fits {
+        errors.push(
+            Error::custom("does not fit one register: use an integer, `bool`, `char`, or a raw pointer (≤ 64 bits)")
+                .with_span(ty),
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! x86_64 rules on top of the shared ones: the register file of `pv_abi::x86_64`, no generics,
+//! no ia64 hyperprivops, and native bodies that survive being copied into sites.
+
+use super::{Abi, Contract, Usage, assign};
+use crate::model::{Intrinsic, Xen};
+use darling::{Error, Result};
+use pv_abi::record::MAX_SITE_LEN;
+use pv_abi::x86_64::{self as x86, Class, Saved};
+
+pub struct X86;
+
+impl Abi for X86 {
+    const NAME: &'static str = "x86_64";
+    const ARG_ORDER: &'static [&'static str] = &x86::PV_ARG_ORDER;
+
+    fn lookup(name: &str, usage: Usage) -> std::result::Result<Option<u8>, String> {
+        let reg = x86::reg(name).ok_or_else(String::new)?;
+        if let Saved::Reserved(why) = reg.saved {
+            return Err(why.into());
+        }
+        match (reg.class, usage) {
+            (Class::General, _) => Ok(Some(reg.bit)),
+            (Class::Flags, Usage::Clobber) => Ok(None),
+            (Class::Flags, _) => {
+                Err("only general registers carry values; flags are always clobbered".into())
+            }
+        }
+    }
+
+    fn names() -> Vec<String> {
+        x86::REGS.iter().map(|r| r.name.to_string()).collect()
+    }
+
+    fn bit_name(bit: u8) -> String {
+        x86::reg_name(bit).into()
+    }
+}
+
+/// Checks an x86_64 declaration and assigns registers.
+pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
+    let mut errors = Error::accumulator();
+    let contract = assign::<X86>(intr, &mut errors);
+    if let Some(c) = intr.consts.first() {
+        errors.push(
+            Error::custom("x86_64 intrinsics are not generic: one declaration is one descriptor and one set of routines")
+                .with_span(c),
+        );
+    }
+    if let Xen::Hyperprivop(_, span) = &intr.xen {
+        errors.push(
+            Error::custom(
+                "hyperprivops are Xen/ia64's; on x86_64 write `xen = hypercall(name, ...)`",
+            )
+            .with_span(span),
+        );
+    }
+    for text in [
+        Some(&intr.native),
+        if let Xen::Asm(s) = &intr.xen {
+            Some(s)
+        } else {
+            None
+        },
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let body = text.value();
+        let instructions: Vec<&str> = body
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if body.contains(['{', '}']) {
+            errors.push(
+                Error::custom("a sequence names registers directly; `{` and `}` are not allowed")
+                    .with_span(text),
+            );
+        }
+        if body.to_ascii_lowercase().contains("rip") {
+            errors.push(
+                Error::custom(
+                    "sequences are copied into sites: a RIP-relative operand would point elsewhere",
+                )
+                .with_span(text),
+            );
+        }
+        let far = instructions.iter().find(|l| {
+            let mut words = l.split_whitespace();
+            let mnemonic = words.next().unwrap_or("").to_ascii_lowercase();
+            let target = words.next().unwrap_or("");
+            (mnemonic == "call" || mnemonic.starts_with('j'))
+                && !target
+                    .trim_end_matches(['f', 'b'])
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+        });
+        if let Some(insn) = far {
+            errors.push(
+                Error::custom(format!(
+                    "`{insn}`: sequences are copied into sites, so they may only branch to local numeric labels; \
+                     to call code, use `xen = call(path)` or another binding"
+                ))
+                .with_span(text),
+            );
+        }
+        if instructions.len() > MAX_SITE_LEN {
+            errors.push(
+                Error::custom(format!(
+                    "{} instructions cannot fit a site of at most {MAX_SITE_LEN} bytes",
+                    instructions.len()
+                ))
+                .with_span(text),
+            );
+        }
+    }
+    errors.finish_with(contract)
+}

@@ -1,0 +1,191 @@
+//! ia64 expansion. No Rust target exists for ia64, so a declaration yields two things from the
+//! same templates (`pv_abi::ia64::asm`): the function with its call site as `asm!`, under
+//! `cfg(target_arch = "ia64")`, and — on every host — the declaration as data in the
+//! `pv_ia64_decls` section, from which the catalogue writer regenerates the identical assembly.
+
+use crate::check::Contract;
+use crate::model::{Intrinsic, Xen};
+use proc_macro2::TokenStream;
+use pv_abi::ia64::asm::{Decl, Symbols, XenBody};
+use quote::quote;
+
+/// Placeholders that survive brace escaping and become `asm!` operands.
+const NATIVE: &str = "\u{1}native\u{1}";
+const SLOT: &str = "\u{1}slot\u{1}";
+const DESC: &str = "\u{1}desc\u{1}";
+
+pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
+    let native = intr.native.value();
+    let xen_text = match &intr.xen {
+        Xen::Asm(s) => Some(s.value()),
+        _ => None,
+    };
+    let call_path = match &intr.xen {
+        Xen::Call(p) => Some(quote!(#p).to_string().replace(' ', "")),
+        _ => None,
+    };
+    let xen = match &intr.xen {
+        Xen::Native => XenBody::Native,
+        Xen::Nop => XenBody::Nop,
+        Xen::Asm(_) => XenBody::Asm(xen_text.as_deref().unwrap_or("")),
+        Xen::Hyperprivop(h, _) => XenBody::Hyperprivop(h.nr),
+        Xen::Call(_) => XenBody::Call(call_path.as_deref().unwrap_or("")),
+        // Rejected by the ia64 checks; kept total.
+        Xen::Hypercall { .. } => XenBody::Nop,
+    };
+    let name = intr.name().to_string();
+    let decl = Decl {
+        name: &name,
+        binding: intr.binding,
+        args: &c.args,
+        carrier: c.carrier,
+        clobbers: c.clobbers,
+        native: &native,
+        xen,
+    };
+    let data = data(&decl);
+    let function = function(intr, &decl, &data);
+    // `target_arch = "ia64"` is not a target rustc knows: the lint is silenced on an enclosing
+    // module (it cannot be on the item itself), whose items a glob re-exports — none off ia64.
+    let module = quote::format_ident!("__pv_ia64_{}", intr.name());
+    let vis = &intr.vis;
+    quote! {
+        #[doc(hidden)]
+        #[allow(unexpected_cfgs)]
+        mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+            #function
+            #[cfg(not(target_arch = "ia64"))]
+            const _: () = {
+                /// This ia64 declaration as data, for the catalogue writer.
+                #[used]
+                #[unsafe(link_section = "pv_ia64_decls")]
+                static DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
+            };
+        }
+        #[allow(unused_imports)]
+        #vis use #module::*;
+    }
+}
+
+/// The `Decl` as a constant expression.
+fn data(d: &Decl) -> TokenStream {
+    let Decl {
+        name,
+        args,
+        native,
+        clobbers,
+        ..
+    } = d;
+    let binding = quote::format_ident!("{}", super::variant(d.binding.name()));
+    let carrier = match d.carrier {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let xen = match d.xen {
+        XenBody::Native => quote!(Native),
+        XenBody::Nop => quote!(Nop),
+        XenBody::Asm(t) => quote!(Asm(#t)),
+        XenBody::Hyperprivop(nr) => quote!(Hyperprivop(#nr)),
+        XenBody::Call(path) => quote!(Call(#path)),
+    };
+    quote! {
+        ::pv_runtime::arch::ia64::Decl {
+            name: #name,
+            binding: ::pv_runtime::Binding::#binding,
+            args: &[#(#args),*],
+            carrier: #carrier,
+            clobbers: #clobbers,
+            native: #native,
+            xen: ::pv_runtime::arch::ia64::XenBody::#xen,
+        }
+    }
+}
+
+/// The function for an ia64 build: the site as `asm!`, arguments bound to their registers.
+fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
+    let mut text = String::new();
+    let symbols = Symbols {
+        site: ("772:", "772b"),
+        repl: ("775:", "775b"),
+        native: NATIVE,
+        slot: SLOT,
+        desc: DESC,
+    };
+    let _ = d.site(&mut text, &symbols, false);
+    let mut text = text
+        .replace('{', "{{")
+        .replace('}', "}}")
+        .replace(NATIVE, "{native}")
+        .replace(SLOT, "{slot}")
+        .replace(DESC, "{desc}");
+    // Const generic parameters named in the template become `const` operands.
+    let consts: Vec<TokenStream> = intr
+        .consts
+        .iter()
+        .map(|c| {
+            text = text.replace(&format!("{{{{{c}}}}}"), &format!("{{{c}}}"));
+            quote!(#c = const #c,)
+        })
+        .collect();
+    let reg = |b: u8| pv_abi::ia64::reg_name(b).as_str().to_string();
+    let mut ops: Vec<TokenStream> = intr
+        .args
+        .iter()
+        .zip(d.args)
+        .map(|(a, b)| {
+            let (r, id) = (reg(*b), &a.ident);
+            quote!(inout(#r) ::pv_runtime::__private::Reg::to_reg(#id) => _)
+        })
+        .collect();
+    let (decl_ret, finish) = match (&intr.ret, d.carrier) {
+        (Some(ty), Some(b)) => {
+            let r = reg(b);
+            ops.push(quote!(lateout(#r) __pv_ret));
+            (
+                quote!(let __pv_ret: u64;),
+                quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)),
+            )
+        }
+        _ => (quote!(), quote!()),
+    };
+    let clobbers = (0..64u8)
+        .filter(|b| (d.clobbers | d.implicit_clobbers()) & 1 << b != 0 && !d.args.contains(b));
+    ops.extend(clobbers.map(|b| {
+        let r = reg(b);
+        quote!(out(#r) _)
+    }));
+    let syms = match d.binding {
+        pv_abi::Binding::DirectBranch => quote!(native = sym __pv_native,),
+        pv_abi::Binding::IndirectBranch => quote!(slot = sym __PV_SLOT,),
+        _ => quote!(),
+    };
+    let mut native_routine = String::new();
+    let _ = pv_abi::ia64::asm::bundles(&mut native_routine, d.native);
+    native_routine.push_str("{ .mib\n\tnop.m 0\n\tnop.i 0\n\tbr.ret.sptk.many b0 ;;\n}\n");
+    let native_routine = native_routine.replace('{', "{{").replace('}', "}}");
+    let Intrinsic { attrs, sig, .. } = intr;
+    quote! {
+        #(#attrs)*
+        #[cfg(target_arch = "ia64")]
+        #[inline(always)]
+        pub #sig {
+            /// This declaration as data; the site records point at it.
+            #[used]
+            #[unsafe(link_section = "pv_ia64_decls")]
+            static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
+            /// The native routine: the native body, then `br.ret b0` (option 2 sites call it).
+            #[unsafe(naked)]
+            unsafe extern "C" fn __pv_native() {
+                ::core::arch::naked_asm!(#native_routine)
+            }
+            /// The ops-table slot (option 3 sites load their target from it).
+            static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
+            #decl_ret
+            // SAFETY: the site honours the declared register contract in every patch state.
+            unsafe { ::core::arch::asm!(#text, desc = sym __PV_DECL, #syms #(#consts)* #(#ops),*) };
+            #finish
+        }
+    }
+}

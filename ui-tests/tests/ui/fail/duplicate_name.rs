@@ -1,0 +1,8 @@
+use pv_macros::pv_intrinsic;
+
+#[pv_intrinsic(reg = "rax", clobber = [rdx], native = "rdtsc", xen = native)]
+fn get() -> u64;
+#[pv_intrinsic(reg = "rax", clobber = [rdx], native = "rdtsc", xen = native)]
+fn get() -> u64;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pv_macros::pv_intrinsic;
+
+#[pv_intrinsic(reg = "rflags", native = "pushfq", xen = native)]
+fn flags() -> u64;
+
+fn main() {}

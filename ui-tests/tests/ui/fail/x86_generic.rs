@@ -1,0 +1,6 @@
+use pv_macros::pv_intrinsic;
+
+#[pv_intrinsic(reg = "rax", clobber = [rcx, rdx], native = "rdmsr", xen = native)]
+fn rdmsr<const MSR: u32>() -> u64;
+
+fn main() {}
