@@ -195,3 +195,61 @@ pub const BINDINGS: [crate::BindingAbi; 4] = {
         ),
     ]
 };
+
+/// Every name of each general register (64/32/16/8-bit), by mask bit: what a sequence may
+/// write through.
+pub const ALIASES: [&[&str]; 16] = [
+    &["rax", "eax", "ax", "al", "ah"],
+    &["rcx", "ecx", "cx", "cl", "ch"],
+    &["rdx", "edx", "dx", "dl", "dh"],
+    &["rbx", "ebx", "bx", "bl", "bh"],
+    &["rsp", "esp", "sp", "spl"],
+    &["rbp", "ebp", "bp", "bpl"],
+    &["rsi", "esi", "si", "sil"],
+    &["rdi", "edi", "di", "dil"],
+    &["r8", "r8d", "r8w", "r8b"],
+    &["r9", "r9d", "r9w", "r9b"],
+    &["r10", "r10d", "r10w", "r10b"],
+    &["r11", "r11d", "r11w", "r11b"],
+    &["r12", "r12d", "r12w", "r12b"],
+    &["r13", "r13d", "r13w", "r13b"],
+    &["r14", "r14d", "r14w", "r14b"],
+    &["r15", "r15d", "r15w", "r15b"],
+];
+
+/// The general register (mask bit) an operand names, if it is one.
+pub fn gpr_of(operand: &str) -> Option<u8> {
+    let operand = operand.trim();
+    ALIASES
+        .iter()
+        .position(|names| names.contains(&operand))
+        .map(|b| b as u8)
+}
+
+/// Registers instructions write without naming them, by mnemonic.
+pub const IMPLICIT_WRITES: [(&str, &[u8]); 18] = [
+    ("rdtsc", &[0, 2]),
+    ("rdtscp", &[0, 1, 2]),
+    ("cpuid", &[0, 1, 2, 3]),
+    ("rdmsr", &[0, 2]),
+    ("rdpmc", &[0, 2]),
+    ("xgetbv", &[0, 2]),
+    ("in", &[0]),
+    ("mul", &[0, 2]),
+    ("div", &[0, 2]),
+    ("idiv", &[0, 2]),
+    ("cqo", &[2]),
+    ("cdq", &[2]),
+    ("syscall", &[1, 11]),
+    ("lodsb", &[0, 6]),
+    ("stosb", &[7]),
+    ("movsb", &[6, 7]),
+    ("rep", &[1, 6, 7]),
+    ("xlatb", &[0]),
+];
+
+/// Instructions whose first operand is only read (everything else with a register first
+/// operand is taken to write it).
+pub const READS_FIRST: [&str; 12] = [
+    "cmp", "test", "push", "out", "bt", "invlpg", "lidt", "lgdt", "wrmsr", "call", "jmp", "ltr",
+];

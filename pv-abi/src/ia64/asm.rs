@@ -176,9 +176,14 @@ impl Decl<'_> {
 
     /// The binding's own and implicit clobbers, as a mask.
     pub fn implicit_clobbers(&self) -> u64 {
-        super::own_clobbers(self.binding)
+        Self::implicit_mask(self.binding)
+    }
+
+    /// A binding's own and implicit clobbers, as a mask.
+    pub fn implicit_mask(binding: Binding) -> u64 {
+        super::own_clobbers(binding)
             .iter()
-            .chain(super::implicit_clobbers(self.binding))
+            .chain(super::implicit_clobbers(binding))
             .filter_map(|r| super::reg(r).and_then(|r| r.bit))
             .fold(0, |m, b| m | 1 << b)
     }

@@ -154,6 +154,20 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             };
             errors.push(Error::custom(why).with_span(text));
         }
+        let declared = contract.clobbers
+            | contract.defs()
+            | pv_abi::ia64::asm::Decl::implicit_mask(intr.binding);
+        for (bit, insn) in written(&body) {
+            if contract.complete && declared & 1 << bit == 0 {
+                let r = ia64::reg_name(bit);
+                errors.push(
+                    Error::custom(format!(
+                        "`{insn}` writes `{r}`, which is neither `reg` nor in `clobber`: add `{r}` to `clobber`"
+                    ))
+                    .with_span(text),
+                );
+            }
+        }
         let slots = body
             .split([';', '\n'])
             .map(str::trim)
@@ -177,4 +191,34 @@ fn placeholders(text: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|s| s.split_once('}').map(|(n, _)| n.trim().to_string()))
         .collect()
+}
+
+/// The registers (mask bits) an ia64 sequence writes, each with the first instruction that
+/// does: the operands left of `=`, and a base register post-incremented (`[r2],8`).
+fn written(body: &str) -> Vec<(u8, &str)> {
+    let mut found: Vec<(u8, &str)> = Vec::new();
+    for insn in pv_abi::ia64::asm::instructions(body) {
+        let text = insn
+            .split_once(')')
+            .filter(|_| insn.starts_with('('))
+            .map_or(insn, |(_, rest)| rest.trim());
+        let Some((_, operands)) = text.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let (dst, src) = operands.split_once('=').unwrap_or(("", operands));
+        let post_increment = src
+            .split_once("],")
+            .and_then(|(base, _)| base.trim().strip_prefix('['));
+        let names = dst
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.starts_with('['))
+            .chain(post_increment);
+        for bit in names.filter_map(|n| ia64::reg(n).and_then(|r| r.bit)) {
+            if !found.iter().any(|(b, _)| *b == bit) {
+                found.push((bit, insn));
+            }
+        }
+    }
+    found
 }

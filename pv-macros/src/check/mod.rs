@@ -87,6 +87,9 @@ pub struct Contract {
     pub carrier: Option<u8>,
     /// Declared clobbers (flags excluded on x86_64: always clobbered).
     pub clobbers: u64,
+    /// Whether every named register resolved; checks that need the whole contract skip
+    /// otherwise (the unresolved name is already an error).
+    pub complete: bool,
 }
 
 impl Contract {
@@ -130,7 +133,13 @@ pub trait Abi {
     fn bit_name(bit: u8) -> String;
 }
 
-fn resolve<A: Abi>(name: &RegName, usage: Usage, errors: &mut Accumulator) -> Option<u8> {
+fn resolve<A: Abi>(
+    name: &RegName,
+    usage: Usage,
+    errors: &mut Accumulator,
+    complete: &mut bool,
+) -> Option<u8> {
+    *complete &= A::lookup(&name.name, usage).is_ok();
     match A::lookup(&name.name, usage) {
         Ok(bit) => bit,
         Err(why) if why.is_empty() => {
@@ -152,13 +161,14 @@ fn resolve<A: Abi>(name: &RegName, usage: Usage, errors: &mut Accumulator) -> Op
 /// Assigns registers: `reg`, the clobbers, and each argument (override, `reg`, or the next
 /// free register of the pv argument order).
 pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
+    let mut complete = true;
     let carrier = intr
         .reg
         .as_ref()
-        .and_then(|r| resolve::<A>(r, Usage::Carrier, errors));
+        .and_then(|r| resolve::<A>(r, Usage::Carrier, errors, &mut complete));
     let mut clobbers = 0u64;
     for c in &intr.clobbers {
-        let Some(bit) = resolve::<A>(c, Usage::Clobber, errors) else {
+        let Some(bit) = resolve::<A>(c, Usage::Clobber, errors, &mut complete) else {
             continue;
         };
         if clobbers & 1 << bit != 0 {
@@ -180,7 +190,7 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
     for (i, arg) in intr.args.iter().enumerate() {
         check_type(&arg.ty, errors);
         let bit = match (&arg.reg, i, carrier) {
-            (Some(name), _, _) => resolve::<A>(name, Usage::Argument, errors),
+            (Some(name), _, _) => resolve::<A>(name, Usage::Argument, errors, &mut complete),
             (None, 0, Some(c)) => Some(c),
             (None, 0, None) if intr.reg.is_some() => None,
             (None, 0, None) => {
@@ -220,6 +230,7 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
     if let Some(ty) = &intr.ret {
         check_type(ty, errors);
         if intr.reg.is_none() {
+            complete = false;
             errors.push(
                 Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty),
             );
@@ -235,6 +246,7 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
         args,
         carrier,
         clobbers,
+        complete,
     }
 }
 

@@ -104,6 +104,19 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                 .with_span(text),
             );
         }
+        let declared = contract.defs() | contract.clobbers;
+        for (bit, insn) in written(&instructions) {
+            if contract.complete && declared & 1 << bit == 0 {
+                let r = x86::reg_name(bit);
+                errors.push(
+                    Error::custom(format!(
+                        "`{insn}` writes `{r}`, which is neither `reg` nor in `clobber`: add `{r}` to `clobber` \
+                         (or save and restore it in the sequence with push/pop)"
+                    ))
+                    .with_span(text),
+                );
+            }
+        }
         if instructions.len() > MAX_SITE_LEN {
             errors.push(
                 Error::custom(format!(
@@ -115,4 +128,57 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         }
     }
     errors.finish_with(contract)
+}
+
+/// The general registers a sequence writes and does not restore, each with the first
+/// instruction that writes it. Conservative: an unknown instruction writes its first register
+/// operand; `push r` before the first write and `pop r` as the last one restore `r`.
+fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
+    let mut first_write: Vec<(u8, &str)> = Vec::new();
+    let mut saved = 0u64;
+    let mut restored_last = 0u64;
+    for insn in instructions {
+        let text = insn.trim_start_matches("lock ").trim();
+        let (mnemonic, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let mnemonic = mnemonic.to_ascii_lowercase();
+        let operands: Vec<&str> = rest
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .collect();
+        let regs = |ops: &[&str]| {
+            ops.iter()
+                .filter_map(|o| x86::gpr_of(&o.to_ascii_lowercase()))
+                .collect::<Vec<u8>>()
+        };
+        let mut writes: Vec<u8> = x86::IMPLICIT_WRITES
+            .iter()
+            .filter(|(m, _)| *m == mnemonic)
+            .flat_map(|(_, r)| r.iter().copied())
+            .collect();
+        match mnemonic.as_str() {
+            "push" => {
+                if let Some(r) = regs(&operands).first() {
+                    if !first_write.iter().any(|(b, _)| b == r) {
+                        saved |= 1 << r;
+                    }
+                }
+            }
+            "xchg" | "xadd" | "cmpxchg" => writes.extend(regs(&operands)),
+            m if x86::READS_FIRST.contains(&m) => {}
+            _ => writes.extend(regs(&operands[..operands.len().min(1)])),
+        }
+        if mnemonic == "pop" {
+            restored_last |= writes.iter().fold(0, |m, r| m | 1 << r);
+        } else {
+            restored_last &= !writes.iter().fold(0, |m, r| m | 1 << r);
+        }
+        for r in writes {
+            if r != 4 && !first_write.iter().any(|(b, _)| *b == r) {
+                first_write.push((r, insn));
+            }
+        }
+    }
+    first_write.retain(|(r, _)| saved & restored_last & 1 << r == 0);
+    first_write
 }

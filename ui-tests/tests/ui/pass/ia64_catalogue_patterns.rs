@@ -12,7 +12,8 @@ extern "C" fn xen_set_rr(index: u64, value: u64) {
 fn intrin_local_irq_restore(flags: u64);
 #[pv_intrinsic(reg = "r8", clobber = [b0], binding = direct_branch, native = "mov rr[r8]=r9", xen = call(xen_set_rr))]
 fn set_rr(index: u64, value: u64);
-#[pv_intrinsic(arch = ia64, binding = inline_patch, native = "rsm psr.i", xen = asm("mov r8=1"))]
+#[pv_intrinsic(arch = ia64, clobber = [r2, r3], binding = inline_patch, native = "rsm psr.i",
+    xen = asm("movl r2=0xfffffffffff00001; mov r3=1; st1 [r2]=r3"))]
 fn rsm_i();
 #[pv_intrinsic(reg = "r8", clobber = [ar.ccv], binding = inline_patch, native = "ptc.ga r8,r9", xen = hyperprivop(ptc_ga))]
 fn ptcga(addr: u64, size: u64);
