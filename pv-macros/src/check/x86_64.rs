@@ -158,10 +158,10 @@ fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
             .collect();
         match mnemonic.as_str() {
             "push" => {
-                if let Some(r) = regs(&operands).first() {
-                    if !first_write.iter().any(|(b, _)| b == r) {
-                        saved |= 1 << r;
-                    }
+                if let Some(r) = regs(&operands).first()
+                    && !first_write.iter().any(|(b, _)| b == r)
+                {
+                    saved |= 1 << r;
                 }
             }
             "xchg" | "xadd" | "cmpxchg" => writes.extend(regs(&operands)),
