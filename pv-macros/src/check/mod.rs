@@ -42,11 +42,18 @@ pub fn arch(
     let mut names: Vec<RegName> = reg.iter().map(|s| RegName::new(s.value(), *s)).collect();
     names.extend(clobbers.iter().cloned());
     names.extend(args.iter().filter_map(|a| a.reg.clone()));
+    if let Some(unknown) = names.iter().find(|n| arches_of(&n.name).is_empty()) {
+        return Err(unknown.error(format!(
+            "unknown register `{}`{}",
+            unknown.name,
+            unknown_hint(&unknown.name)
+        )));
+    }
     let mut candidates = vec![Arch::X86_64, Arch::Ia64];
     let mut conflict = None;
     for n in &names {
         let of = arches_of(&n.name);
-        if !of.is_empty() && !candidates.is_empty() {
+        if !candidates.is_empty() {
             candidates.retain(|a| of.contains(a));
             conflict = conflict.or(candidates.is_empty().then_some(n));
         }
@@ -77,6 +84,23 @@ pub fn arch(
             ))
         }
     }
+}
+
+/// A suggestion for a name neither architecture knows: the 64-bit name of an x86_64
+/// sub-register, or the closest name of either register file.
+fn unknown_hint(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if let Some(bit) = pv_abi::x86_64::gpr_of(&lower) {
+        return format!(
+            ": pv contracts name whole registers, write `{}`",
+            pv_abi::x86_64::reg_name(bit)
+        );
+    }
+    let names = pv_abi::x86_64::REGS
+        .iter()
+        .map(|r| r.name.to_string())
+        .chain(pv_abi::ia64::names().map(|n| n.as_str().to_string()));
+    did_you_mean(&lower, names)
 }
 
 /// The register contract of a checked declaration, in the arch's mask bits.

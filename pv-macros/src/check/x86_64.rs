@@ -106,12 +106,24 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         }
         let declared = contract.defs() | contract.clobbers;
         for (bit, insn) in written(&instructions) {
+            let Some(r) = x86::reg(x86::reg_name(bit)) else {
+                continue;
+            };
             if contract.complete && declared & 1 << bit == 0 {
-                let r = x86::reg_name(bit);
+                let fix = match r.saved {
+                    Saved::Reserved(why) => format!(
+                        "`{}` cannot be clobbered ({why}): save and restore it with push/pop",
+                        r.name
+                    ),
+                    _ => format!(
+                        "add `{0}` to `clobber` (or save and restore it with push/pop)",
+                        r.name
+                    ),
+                };
                 errors.push(
                     Error::custom(format!(
-                        "`{insn}` writes `{r}`, which is neither `reg` nor in `clobber`: add `{r}` to `clobber` \
-                         (or save and restore it in the sequence with push/pop)"
+                        "`{insn}` writes `{}`, which is neither `reg` nor in `clobber`: {fix}",
+                        r.name
                     ))
                     .with_span(text),
                 );

@@ -10,7 +10,7 @@
 use super::{Names, SiteAsm, site};
 use crate::check::Contract;
 use crate::model::{HypercallArg, Intrinsic, Xen};
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use pv_abi::record::FLAG_PROBE;
 use pv_abi::x86_64 as x86;
 use pv_abi::xen::HYPERCALL_ENTRY_SIZE;
@@ -122,8 +122,16 @@ fn xen_lines(intr: &Intrinsic, c: &Contract) -> Option<(Vec<String>, TokenStream
     }
 }
 
-/// A naked routine from lines and `sym` operands.
-fn naked(ident: &syn::Ident, doc: &str, lines: &[String], syms: TokenStream) -> TokenStream {
+/// A naked routine from lines and `sym` operands. The template carries `span` (the user's
+/// sequence), so that an assembler error points at what the user wrote.
+fn naked(
+    ident: &syn::Ident,
+    doc: &str,
+    lines: &[String],
+    syms: TokenStream,
+    span: Span,
+) -> TokenStream {
+    let lines = lines.iter().map(|l| syn::LitStr::new(l, span));
     quote! {
         #[doc = #doc]
         #[unsafe(naked)]
@@ -163,6 +171,11 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         lines.push("ret".into());
         (lines, syms)
     });
+    let native_span = intr.native.span();
+    let xen_span = match &intr.xen {
+        Xen::Asm(text) => text.span(),
+        _ => native_span,
+    };
     let mut out = TokenStream::new();
     let (native_contract, xen_contract) = (
         format_ident!("__pv_native_contract"),
@@ -177,6 +190,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         "The native routine: the native body, then `ret`.",
         &native_body,
         quote!(),
+        native_span,
     ));
     if let Some((lines, syms)) = &xen_stub {
         out.extend(naked(
@@ -184,6 +198,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             "The Xen stub: the Xen implementation under the declared register contract.",
             lines,
             syms.clone(),
+            xen_span,
         ));
     }
     match site {
@@ -197,6 +212,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 "The probe: one more instance of the site, run by the self-test with canaries.",
                 &lines,
                 quote!(desc = sym #desc, #syms),
+                native_span,
             ));
         }
         None => {
@@ -206,6 +222,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 "C-ABI adapter around the native routine (option 4).",
                 &native_adapter,
                 quote!(__pv_native_contract = sym #native_contract,),
+                native_span,
             ));
             if xen_stub.is_some() {
                 let xen_adapter = c_adapter(intr, c, &xen_contract);
@@ -214,6 +231,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                     "C-ABI adapter around the Xen stub (option 4).",
                     &xen_adapter,
                     quote!(__pv_xen_contract = sym #xen_contract,),
+                    native_span,
                 ));
             }
             let lines: Vec<String> = [
@@ -229,6 +247,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 "The probe: a C call through the slot, run by the self-test.",
                 &lines,
                 quote!(slot = sym #slot,),
+                native_span,
             ));
         }
     }

@@ -53,7 +53,10 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
 /// The generated function's body for options 1-3: the site as inline asm, with the argument
 /// registers bound to the declared contract.
 pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenStream {
-    let lines = lines(intr, c, site, 0);
+    // Spanned at the user's sequence, so that an assembler error points at it.
+    let lines = lines(intr, c, site, 0)
+        .into_iter()
+        .map(|l| syn::LitStr::new(&l, intr.native.span()));
     let desc = &n.desc;
     let syms = &site.syms;
     let ret = format_ident!("__pv_ret");
