@@ -228,3 +228,141 @@ pub mod x86_64 {
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
     pub unsafe fn io_delay();
 }
+
+/// ia64 intrinsics: Linux's 14 `pv_cpu_ops`, with getreg/setreg as one intrinsic per
+/// register (Linux folded the register number into the patch type; here it names the
+/// intrinsic), and the seed's `get_cpuid` once per binding.
+///
+/// No Rust target exists for ia64: on other hosts these declarations exist as data
+/// (`pv_runtime::arch::ia64::decls()`), from which `pv-ia64-asm` writes the assembly.
+///
+/// Xen bodies follow Linux's Xen/ia64 code: hyperprivops (`break.m 0x01`–`0x1a`, operands in
+/// r8, r9, r10, r11, r14) and, for the virtual interrupt flag, the event mask byte whose
+/// address the kernel keeps in `pv_xen_psr_i_addr` (from `mapped_regs.interrupt_mask_addr`).
+pub mod ia64 {
+    use pv_macros::pv_intrinsic;
+
+    /// `_IA64_REG_PSR`: the register numbers of Linux's getreg/setreg.
+    pub const REG_PSR: u16 = 1019;
+    pub const REG_AR_KR0: u16 = 3072;
+    pub const REG_AR_ITC: u16 = 3116;
+    pub const REG_CR_IVR: u16 = 4161;
+    pub const REG_CR_TPR: u16 = 4162;
+    pub const REG_CR_EOI: u16 = 4163;
+
+    // Paravirtualized for correctness: wrong, not trapping, at PL != 0.
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "fc r8", xen = hyperprivop(fc))]
+    /// Flushes the cache line at `addr`.
+    pub fn fc(addr: u64);
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "thash r8=r8", xen = hyperprivop(thash))]
+    /// The VHPT hash address of `addr`.
+    pub fn thash(addr: u64) -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+    /// CPUID register `index`.
+    pub fn get_cpuid(index: u64) -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=pmd[r8]", xen = hyperprivop(get_pmd))]
+    /// Performance monitor data register `index`.
+    pub fn get_pmd(index: u64) -> u64;
+
+    // Paravirtualized for performance.
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "ptc.ga r8,r9", xen = hyperprivop(ptc_ga))]
+    /// Purges global translation cache entries for `size` at `addr`.
+    pub fn ptcga(addr: u64, size: u64);
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=rr[r8]", xen = hyperprivop(get_rr))]
+    /// The region register of region `index`.
+    pub fn get_rr(index: u64) -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov rr[r8]=r9", xen = hyperprivop(set_rr))]
+    /// Sets the region register of the region `index` addresses.
+    pub fn set_rr(index: u64, value: u64);
+
+    #[pv_intrinsic(binding = direct_branch, reg = "r8", clobber = [r2, b0],
+        native = "mov r2=r0; mov rr[r2]=r8; movl r2=0x2000000000000000; mov rr[r2]=r9;
+                  movl r2=0x4000000000000000; mov rr[r2]=r10; movl r2=0x6000000000000000; mov rr[r2]=r11;
+                  movl r2=0x8000000000000000; mov rr[r2]=r14",
+        xen = hyperprivop(set_rr0_to_rr4))]
+    /// Sets region registers 0-4 at once (context switch).
+    pub fn set_rr0_to_rr4(rr0: u64, rr1: u64, rr2: u64, rr3: u64, rr4: u64);
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, clobber = [r8, r9, p6], native = "ssm psr.i",
+        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; st1 [r8]=r0; adds r8=-1,r8; ld1 r9=[r8];
+                   cmp.ne p6,p0=r9,r0; (p6) break.m 0x7"))]
+    /// Enables interrupts. Xen: clears the event mask, and `SSM_I` only if an event is pending.
+    pub fn ssm_i();
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, clobber = [r8, r9], native = "rsm psr.i",
+        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; mov r9=1; st1 [r8]=r9"))]
+    /// Disables interrupts. Xen: sets the event mask, no trap.
+    pub fn rsm_i();
+
+    #[pv_intrinsic(binding = inline_patch, reg = "r8", clobber = [r9, p6],
+        native = "mov r8=psr; movl r9=0x4000; and r8=r8,r9",
+        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; ld1 r9=[r8]; mov r8=r0; cmp.eq p6,p0=r9,r0; (p6) movl r8=0x4000"))]
+    /// `psr.i` (0 or `IA64_PSR_I`). Xen: from the event mask byte, no trap.
+    pub fn get_psr_i() -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, reg = "r8", clobber = [r9, p6, p7],
+        native = "cmp.ne p6,p7=r8,r0; (p6) ssm psr.i; (p7) rsm psr.i; (p6) srlz.d",
+        xen = asm("movl r9=pv_xen_psr_i_addr; ld8 r9=[r9]; cmp.ne p6,p7=r8,r0; (p6) st1 [r9]=r0; (p7) mov r8=1;
+                   (p7) st1 [r9]=r8; adds r9=-1,r9; ld1 r9=[r9]; (p7) mov r9=r0; cmp.ne p6,p0=r9,r0; (p6) break.m 0x7"))]
+    /// Restores `psr.i` from `flags`. Xen: the event mask, and `SSM_I` if re-enabling with an
+    /// event pending.
+    pub fn intrin_local_irq_restore(flags: u64);
+
+    // getreg and setreg, one intrinsic per register number.
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=psr", xen = hyperprivop(get_psr))]
+    /// getreg(`_IA64_REG_PSR`).
+    pub fn get_psr() -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=ar.itc", xen = native)]
+    /// getreg(`_IA64_REG_AR_ITC`). Xen lets the guest read ar.itc (pv does not model Linux's
+    /// offset virtualization).
+    pub fn get_itc() -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=cr.ivr", xen = hyperprivop(get_ivr))]
+    /// getreg(`_IA64_REG_CR_IVR`): the highest pending interrupt vector.
+    pub fn get_ivr() -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, reg = "r8", native = "mov r8=cr.tpr", xen = hyperprivop(get_tpr))]
+    /// getreg(`_IA64_REG_CR_TPR`).
+    pub fn get_tpr() -> u64;
+
+    #[pv_intrinsic(binding = inline_patch, reg = "r8", arch = ia64, native = "mov cr.tpr=r8", xen = hyperprivop(set_tpr))]
+    /// setreg(`_IA64_REG_CR_TPR`, value).
+    pub fn set_tpr(value: u64);
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, native = "mov cr.eoi=r0", xen = hyperprivop(eoi))]
+    /// setreg(`_IA64_REG_CR_EOI`, 0): end of interrupt.
+    pub fn eoi();
+
+    #[pv_intrinsic(binding = inline_patch, reg = "r8", arch = ia64, clobber = [r9],
+        native = "mov ar.k0=r8", xen = asm("mov r9=r8; mov r8=r0; break.m 0x12"))]
+    /// setreg(`_IA64_REG_AR_KR0`, value). Xen: `SET_KR` with r8 = 0, r9 = value.
+    pub fn set_kr0(value: u64);
+
+    // The seed's get_cpuid in every binding (option 1 is `get_cpuid` above).
+
+    #[pv_intrinsic(binding = direct_branch, reg = "r8", clobber = [b0], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+    /// `get_cpuid`, option 2: `br.call b0 = native`.
+    pub fn get_cpuid_direct(index: u64) -> u64;
+
+    #[pv_intrinsic(binding = indirect_branch, reg = "r8", clobber = [r2, b0, b1], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+    /// `get_cpuid`, option 3 in the seed's form: `br.call b0 = b1` through the slot.
+    pub fn get_cpuid_indirect(index: u64) -> u64;
+
+    #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r17, b6, b7],
+        native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+    /// `get_cpuid`, option 3 in Linux's form: `br.cond b7`, return in b6, b0 kept.
+    pub fn get_cpuid_indirect_linux(index: u64) -> u64;
+
+    #[pv_intrinsic(binding = indirect_call, arch = ia64, reg = "r8", native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+    /// `get_cpuid`, option 4: a C call through the slot's function descriptor.
+    pub fn get_cpuid_call(index: u64) -> u64;
+}

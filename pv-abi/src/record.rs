@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | 0 | 2 | magic `MAGIC` |
 //! | 2 | 1 | version `VERSION` |
-//! | 3 | 1 | flags (`FLAG_PROBE`) |
+//! | 3 | 1 | flags (`FLAG_PROBE`, `FLAG_IA64_LINUX_FORM`) |
 //! | 4 | 1 | arch code ([`crate::Arch`]) |
 //! | 5 | 1 | binding (RFC option number) |
 //! | 6 | 1 | site length in bytes |
@@ -36,6 +36,8 @@ pub const MAGIC: u16 = u16::from_le_bytes(*b"pv");
 pub const VERSION: u8 = 1;
 /// Set on the self-test probe site that every intrinsic carries.
 pub const FLAG_PROBE: u8 = 1;
+/// Set on ia64 option 3 sites in Linux's form (`br.cond b7`, return address in b6).
+pub const FLAG_IA64_LINUX_FORM: u8 = 2;
 /// Size of one record.
 pub const SIZE: usize = 56;
 /// Largest site a record can describe (the length field is one byte, the engine buffers 64).

@@ -73,6 +73,8 @@ pub struct Intrinsic {
     pub sig: Signature,
     pub arch: Arch,
     pub binding: Binding,
+    /// `form = linux` (ia64 option 3 in Linux's form), with its span.
+    pub linux_form: Option<Span>,
     pub args: Vec<Arg>,
     /// Const generic parameters: compile-time constants a template may name as `{NAME}`
     /// (folded into the site, like ia64 getreg/setreg register numbers).

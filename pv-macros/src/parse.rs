@@ -21,6 +21,7 @@ struct Args {
     binding: Option<BindingArg>,
     native: Option<LitStr>,
     xen: Option<XenArg>,
+    form: Option<FormArg>,
     /// Accepted only to explain why `asm!` options cannot apply to a site.
     options: Option<RegList>,
 }
@@ -41,6 +42,22 @@ impl FromMeta for RegArg {
                 Some(w) => format!("write the register as a string: `reg = \"{w}\"`"),
                 None => "expected a register name as a string, e.g. `reg = \"r8\"`".to_string(),
             })
+            .with_span(expr)),
+        }
+    }
+}
+
+/// `form = linux` or `form = seed` (ia64 option 3).
+struct FormArg(bool, Span);
+
+impl FromMeta for FormArg {
+    fn from_expr(expr: &Expr) -> Result<Self> {
+        match word(expr).as_deref() {
+            Some("linux") => Ok(FormArg(true, expr.span())),
+            Some("seed") => Ok(FormArg(false, expr.span())),
+            _ => Err(Error::custom(
+                "unknown form: write `form = linux` or `form = seed` (ia64 option 3)",
+            )
             .with_span(expr)),
         }
     }
@@ -413,6 +430,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         arch,
         binding: args.binding.as_ref().map_or(Binding::InlinePatch, |b| b.0),
         binding_span: args.binding.as_ref().map(|b| b.1),
+        linux_form: args.form.as_ref().filter(|f| f.0).map(|f| f.1),
         clobber_span,
         args: params,
         consts,

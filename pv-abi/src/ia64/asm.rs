@@ -2,9 +2,10 @@
 //! `cfg(target_arch = "ia64")` and for the `.S` file the catalogue writer produces. Text goes
 //! to any [`core::fmt::Write`]; GNU as must assemble it in explicit mode (`as -x`).
 //!
-//! Every instruction gets a bundle of its own, with nops in the other slots and a stop at the
-//! end: always correct, since dependencies never share an instruction group. Sizes are
-//! therefore known before assembly: 16 bytes per instruction.
+//! Every instruction gets a bundle of its own, with nops in the other slots and a stop right
+//! after it: always correct, since dependencies never share an instruction group and
+//! instructions that must end a group (`ptc.ga`, `srlz`) do. Sizes are therefore known before
+//! assembly: 16 bytes per instruction.
 
 use super::unit::{Unit, unit};
 use crate::Binding;
@@ -25,18 +26,60 @@ pub enum XenBody<'a> {
     Call(&'a str),
 }
 
+/// Option 3's two call-site forms on ia64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The seed's: load the slot into r2, `mov b1 = r2`, `br.call b0 = b1`. Clobbers r2, b0,
+    /// b1 and (through `br.call`) ar.pfs; its routines may make C calls.
+    Seed,
+    /// Linux's final choice: `mov b7 = r2`, return address in b6, `br.cond b7`. Keeps b0 and
+    /// ar.pfs (no new register frame), clobbers r2, r17, b6, b7; its routines end with
+    /// `br.cond b6` and cannot call C (they have no frame of their own). Recommended.
+    Linux,
+}
+
 /// An ia64 declaration as data: what the macro knows, kept in the binary so the `.S` writer
 /// can regenerate the same text.
 #[derive(Clone, Copy, Debug)]
 pub struct Decl<'a> {
     pub name: &'a str,
+    pub module: &'a str,
     pub binding: Binding,
+    /// Only meaningful for option 3.
+    pub form: Form,
     /// Mask bits (see [`super`]) of the argument registers, the carrier and the clobbers.
     pub args: &'a [u8],
     pub carrier: Option<u8>,
     pub clobbers: u64,
     pub native: &'a str,
     pub xen: XenBody<'a>,
+}
+
+/// Xen kind codes in the descriptor block.
+pub mod kind {
+    pub const NATIVE: u32 = 0;
+    pub const NOP: u32 = 1;
+    pub const ASM: u32 = 2;
+    pub const HYPERPRIVOP: u32 = 3;
+    pub const CALL: u32 = 4;
+}
+
+/// Layout of the descriptor block the `.S` writer emits per declaration (the `desc` field of
+/// its records points at it). Addresses are absolute: ia64 images are linked at a fixed address.
+pub mod desc {
+    /// Native routine entry (option 4: its C adapter's function descriptor).
+    pub const NATIVE: usize = 0;
+    /// Xen routine entry (option 4: function descriptor).
+    pub const XEN: usize = 8;
+    /// The ops slot.
+    pub const SLOT: usize = 16;
+    /// The Xen body copy, 0 if the Xen body is not a sequence.
+    pub const XEN_BODY: usize = 24;
+    pub const XEN_LEN: usize = 32;
+    pub const XEN_KIND: usize = 36;
+    /// NUL-terminated name.
+    pub const NAME: usize = 40;
+    pub const SIZE: usize = 48;
 }
 
 /// The instructions of a `;`/newline separated sequence.
@@ -56,20 +99,30 @@ pub fn unknown_unit(text: &str) -> Option<&str> {
     instructions(text).find(|i| unit(i).is_none())
 }
 
-/// One instruction in a bundle of its own, with a stop after it.
+/// One instruction in a bundle of its own, with a stop right after it (templates M;;MI, MI;;I,
+/// MFI, MIB, MLX, each with a stop at the end too).
 pub fn bundle(w: &mut impl Write, insn: &str) -> fmt::Result {
     let (template, slots): (&str, [&str; 3]) = match unit(insn).unwrap_or(Unit::M) {
-        Unit::M | Unit::A => (".mii", [insn, "nop.i 0", "nop.i 0"]),
-        Unit::I => (".mii", ["nop.m 0", insn, "nop.i 0"]),
-        Unit::F => (".mfi", ["nop.m 0", insn, "nop.i 0"]),
-        Unit::B => (".mib", ["nop.m 0", "nop.i 0", insn]),
-        Unit::X => (".mlx", ["nop.m 0", insn, ""]),
+        Unit::M | Unit::A => (".mmi", ["", "nop.m 0", "nop.i 0"]),
+        Unit::I => (".mii", ["nop.m 0", "", "nop.i 0"]),
+        Unit::F => (".mfi", ["nop.m 0", "", "nop.i 0"]),
+        Unit::B => (".mib", ["nop.m 0", "nop.i 0", ""]),
+        Unit::X => (".mlx", ["nop.m 0", "", "-"]),
     };
-    write!(w, "{{ {template}\n\t{}\n\t{}", slots[0], slots[1])?;
-    if !slots[2].is_empty() {
-        write!(w, "\n\t{}", slots[2])?;
+    write!(w, "{{ {template}")?;
+    for slot in slots.iter().filter(|s| **s != "-") {
+        match *slot {
+            "" => write!(w, "\n\t{insn} ;;")?,
+            nop => write!(w, "\n\t{nop}")?,
+        }
     }
     w.write_str(" ;;\n}\n")
+}
+
+/// Marks the start of a code fragment that never follows the previous one in execution (a
+/// routine, a site, a copied body), so that gas's dependency checker does not pair them.
+pub fn fragment(w: &mut impl Write) -> fmt::Result {
+    w.write_str("\t.serialize.data\n\t.serialize.instruction\n")
 }
 
 /// A bundle of nops: what pads a site.
@@ -83,7 +136,7 @@ pub fn bundles(w: &mut impl Write, text: &str) -> fmt::Result {
 }
 
 impl Decl<'_> {
-    /// The Xen body as a sequence, if it is one (a C call is not).
+    /// The Xen body as bundles, if it is a sequence (a C call is not).
     pub fn xen_text(&self, w: &mut impl Write) -> Option<fmt::Result> {
         match self.xen {
             XenBody::Native => Some(bundles(w, self.native)),
@@ -105,11 +158,37 @@ impl Decl<'_> {
         }
     }
 
+    /// The Xen kind code of the descriptor block.
+    pub fn xen_kind(&self) -> u32 {
+        match self.xen {
+            XenBody::Native => kind::NATIVE,
+            XenBody::Nop => kind::NOP,
+            XenBody::Asm(_) => kind::ASM,
+            XenBody::Hyperprivop(_) => kind::HYPERPRIVOP,
+            XenBody::Call(_) => kind::CALL,
+        }
+    }
+
+    /// Whether this is option 3 in Linux's form.
+    pub fn linux_form(&self) -> bool {
+        self.binding == Binding::IndirectBranch && self.form == Form::Linux
+    }
+
+    /// How this declaration's routines return to the site.
+    pub fn ret(&self) -> &'static str {
+        if self.linux_form() {
+            "br.cond.sptk.many b6"
+        } else {
+            "br.ret.sptk.many b0"
+        }
+    }
+
     /// Bytes of this declaration's call site.
     pub fn site_size(&self) -> usize {
         match self.binding {
             Binding::InlinePatch => size(self.native).max(self.xen_size().unwrap_or(0)).max(16),
             Binding::DirectBranch => 16,
+            Binding::IndirectBranch if self.linux_form() => 7 * 16,
             Binding::IndirectBranch => 4 * 16,
             Binding::IndirectCall => 0,
         }
@@ -117,6 +196,7 @@ impl Decl<'_> {
 
     /// The call site, padded with nop bundles to [`Decl::site_size`], and its record.
     pub fn site(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
+        fragment(w)?;
         writeln!(w, "{}", s.site.0)?;
         let used = match self.binding {
             Binding::InlinePatch => {
@@ -124,15 +204,29 @@ impl Decl<'_> {
                 size(self.native)
             }
             Binding::DirectBranch => {
-                bundle(w, &format_args_str("br.call.sptk.many b0=", s.native))?;
+                bundle(w, &concat("br.call.sptk.many b0=", s.native))?;
                 16
             }
             Binding::IndirectBranch => {
-                bundle(w, &format_args_str("movl r2=", s.slot))?;
+                bundle(w, &concat("movl r2=", s.slot))?;
                 bundle(w, "ld8 r2=[r2]")?;
-                bundle(w, "mov b1=r2")?;
-                bundle(w, "br.call.sptk.many b0=b1")?;
-                64
+                if self.linux_form() {
+                    // Return to the bundle after `br.cond`: 4 bundles after `mov r17 = ip`.
+                    for insn in [
+                        "mov b7=r2",
+                        "mov r17=ip",
+                        "adds r17=64,r17",
+                        "mov b6=r17",
+                        "br.cond.sptk.many b7",
+                    ] {
+                        bundle(w, insn)?;
+                    }
+                    7 * 16
+                } else {
+                    bundle(w, "mov b1=r2")?;
+                    bundle(w, "br.call.sptk.many b0=b1")?;
+                    4 * 16
+                }
             }
             Binding::IndirectCall => return Ok(()),
         };
@@ -144,9 +238,15 @@ impl Decl<'_> {
 
     /// The site's record and the copy of its native body (layout in [`crate::record`]).
     pub fn record(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
-        let flags = if probe { crate::record::FLAG_PROBE } else { 0 };
+        let flags = if probe { crate::record::FLAG_PROBE } else { 0 }
+            | if self.linux_form() {
+                crate::record::FLAG_IA64_LINUX_FORM
+            } else {
+                0
+            };
         writeln!(w, ".pushsection {},\"aR\"", crate::record::REPL_SECTION)?;
         writeln!(w, "\t.align 16\n{}", s.repl.0)?;
+        fragment(w)?;
         bundles(w, self.native)?;
         writeln!(w, ".popsection")?;
         writeln!(w, ".pushsection {},\"aR\"", crate::record::SITES_SECTION)?;
@@ -176,14 +276,14 @@ impl Decl<'_> {
 
     /// The binding's own and implicit clobbers, as a mask.
     pub fn implicit_clobbers(&self) -> u64 {
-        Self::implicit_mask(self.binding)
+        Self::implicit_mask(self.binding, self.form)
     }
 
     /// A binding's own and implicit clobbers, as a mask.
-    pub fn implicit_mask(binding: Binding) -> u64 {
-        super::own_clobbers(binding)
+    pub fn implicit_mask(binding: Binding, form: Form) -> u64 {
+        super::own_clobbers(binding, form)
             .iter()
-            .chain(super::implicit_clobbers(binding))
+            .chain(super::implicit_clobbers(binding, form))
             .filter_map(|r| super::reg(r).and_then(|r| r.bit))
             .fold(0, |m, b| m | 1 << b)
     }
@@ -201,20 +301,20 @@ pub struct Symbols<'a> {
 
 /// `prefix` followed by `name`, without allocating: a fixed buffer large enough for pv's
 /// generated names.
-fn format_args_str(prefix: &str, name: &str) -> Buf {
+pub(crate) fn concat(prefix: &str, name: &str) -> Buf {
     let mut b = Buf::default();
     let _ = write!(b, "{prefix}{name}");
     b
 }
 
-fn hex(prefix: &str, n: u32) -> Buf {
+pub(crate) fn hex(prefix: &str, n: u32) -> Buf {
     let mut b = Buf::default();
     let _ = write!(b, "{prefix}{n:#x}");
     b
 }
 
-/// A small stack string for one instruction.
-struct Buf {
+/// A small stack string for one instruction or symbol.
+pub(crate) struct Buf {
     bytes: [u8; 160],
     len: usize,
 }
@@ -238,6 +338,19 @@ impl Write for Buf {
         self.len = end;
         Ok(())
     }
+}
+
+impl fmt::Display for Buf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// One formatted instruction in a bundle of its own.
+pub(crate) fn bundle_fmt(w: &mut impl Write, insn: fmt::Arguments) -> fmt::Result {
+    let mut buf = Buf::default();
+    buf.write_fmt(insn)?;
+    bundle(w, &buf)
 }
 
 impl core::ops::Deref for Buf {

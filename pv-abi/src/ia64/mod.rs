@@ -8,6 +8,7 @@
 use crate::Binding;
 
 pub mod asm;
+pub mod file;
 pub mod unit;
 
 /// Register classes.
@@ -333,28 +334,49 @@ pub const BINDINGS: [crate::BindingAbi; 4] = {
     ]
 };
 
+/// Option 3 in Linux's form (see [`asm::Form::Linux`]).
+pub const LINUX_FORM: crate::BindingAbi = crate::BindingAbi {
+    binding: Binding::IndirectBranch,
+    site: "movl r2 = slot; ld8 r2 = [r2]; mov b7 = r2; mov r17 = ip; adds r17 = 64, r17; mov b6 = r17; br.cond b7 (7 bundles)",
+    own_clobbers: &["r2", "r17", "b6", "b7"],
+    implicit_clobbers: &[],
+    needs_stack: false,
+    writes_flags: false,
+    becomes_call: true,
+};
+
+fn abi(binding: Binding, form: asm::Form) -> &'static crate::BindingAbi {
+    match (binding, form) {
+        (Binding::IndirectBranch, asm::Form::Linux) => &LINUX_FORM,
+        _ => &BINDINGS[binding as usize - 1],
+    }
+}
+
 /// What a binding's own call-site sequence clobbers on ia64.
-pub const fn own_clobbers(binding: Binding) -> &'static [&'static str] {
-    BINDINGS[binding as usize - 1].own_clobbers
+pub fn own_clobbers(binding: Binding, form: asm::Form) -> &'static [&'static str] {
+    abi(binding, form).own_clobbers
 }
 
 /// The instruction that makes a binding clobber its own registers, for error messages.
-pub const fn own_clobber_reason(binding: Binding) -> &'static str {
-    match binding {
-        Binding::InlinePatch | Binding::IndirectCall => "",
-        Binding::DirectBranch => "option 2's `br.call b0 = native` writes b0",
-        Binding::IndirectBranch => {
+pub fn own_clobber_reason(binding: Binding, form: asm::Form) -> &'static str {
+    match (binding, form) {
+        (Binding::InlinePatch | Binding::IndirectCall, _) => "",
+        (Binding::DirectBranch, _) => "option 2's `br.call b0 = native` writes b0",
+        (Binding::IndirectBranch, asm::Form::Seed) => {
             "option 3 loads the function pointer into r2, moves it to b1 and does `br.call b0 = b1`"
+        }
+        (Binding::IndirectBranch, asm::Form::Linux) => {
+            "option 3 in Linux's form loads the slot into r2, moves it to b7, computes the return address in r17 and b6"
         }
     }
 }
 
 /// Registers every site of a binding that calls clobbers without being declared (the
 /// compiler is told; like flags on x86_64). Option 4's C-call set is the compiler's own.
-pub const fn implicit_clobbers(binding: Binding) -> &'static [&'static str] {
+pub fn implicit_clobbers(binding: Binding, form: asm::Form) -> &'static [&'static str] {
     match binding {
         Binding::IndirectCall => &[],
-        _ => BINDINGS[binding as usize - 1].implicit_clobbers,
+        _ => abi(binding, form).implicit_clobbers,
     }
 }
 

@@ -6,6 +6,7 @@ use super::{Abi, Contract, Usage, assign};
 use crate::model::{Intrinsic, Xen};
 use darling::{Error, Result};
 use pv_abi::Binding;
+use pv_abi::ia64::asm::Form;
 use pv_abi::ia64::{self, Class, Role};
 
 pub struct Ia64;
@@ -48,7 +49,21 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
     let contract = assign::<Ia64>(intr, &mut errors);
     let declared = contract.clobbers | contract.defs();
 
-    let missing: Vec<&str> = ia64::own_clobbers(intr.binding)
+    let form = if intr.linux_form.is_some() {
+        Form::Linux
+    } else {
+        Form::Seed
+    };
+    if let Some(span) = intr
+        .linux_form
+        .filter(|_| intr.binding != Binding::IndirectBranch)
+    {
+        errors.push(
+            Error::custom("`form = linux` is a form of option 3 (`indirect_branch`)")
+                .with_span(&span),
+        );
+    }
+    let missing: Vec<&str> = ia64::own_clobbers(intr.binding, form)
         .iter()
         .copied()
         .filter(|r| {
@@ -62,7 +77,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             Error::custom(format!(
                 "`{}` must be in `clobber`: {}; add `clobber = [{}]`",
                 missing.join("`, `"),
-                ia64::own_clobber_reason(intr.binding),
+                ia64::own_clobber_reason(intr.binding, form),
                 missing.join(", ")
             ))
             .with_span(
@@ -108,6 +123,13 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
                 call.name
             ))
             .with_span(span),
+        ),
+        Xen::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => errors.push(
+            Error::custom(
+                "routines of option 3 in Linux's form are entered with `br.cond`, without a register frame \
+                 of their own, so they cannot call a C function: use the seed's form or option 2 for `xen = call(...)`",
+            )
+            .with_span(path),
         ),
         Xen::Call(path) if intr.binding == Binding::InlinePatch => errors.push(
             Error::custom(
@@ -156,7 +178,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         }
         let declared = contract.clobbers
             | contract.defs()
-            | pv_abi::ia64::asm::Decl::implicit_mask(intr.binding);
+            | pv_abi::ia64::asm::Decl::implicit_mask(intr.binding, form);
         for (bit, insn) in written(&body) {
             if contract.complete && declared & 1 << bit == 0 {
                 let r = ia64::reg_name(bit);
@@ -214,7 +236,9 @@ fn written(body: &str) -> Vec<(u8, &str)> {
             .map(str::trim)
             .filter(|d| !d.starts_with('['))
             .chain(post_increment);
-        for bit in names.filter_map(|n| ia64::reg(n).and_then(|r| r.bit)) {
+        // Writes to r0 and p0 are architectural no-ops (`cmp.ne p6,p0 = ...`).
+        let regs = names.filter(|n| !matches!(*n, "r0" | "p0"));
+        for bit in regs.filter_map(|n| ia64::reg(n).and_then(|r| r.bit)) {
             if !found.iter().any(|(b, _)| *b == bit) {
                 found.push((bit, insn));
             }

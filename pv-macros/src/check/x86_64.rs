@@ -46,6 +46,12 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                 .with_span(c),
         );
     }
+    if let Some(span) = intr.linux_form {
+        errors.push(
+            Error::custom("`form` chooses between ia64 option 3 forms; x86_64 has one")
+                .with_span(&span),
+        );
+    }
     if let Xen::Hyperprivop(_, span) = &intr.xen {
         errors.push(
             Error::custom(

@@ -6,7 +6,7 @@
 use crate::check::Contract;
 use crate::model::{Intrinsic, Xen};
 use proc_macro2::TokenStream;
-use pv_abi::ia64::asm::{Decl, Symbols, XenBody};
+use pv_abi::ia64::asm::{Decl, Form, Symbols, XenBody};
 use quote::quote;
 
 /// Placeholders that survive brace escaping and become `asm!` operands.
@@ -34,9 +34,17 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         Xen::Hypercall { .. } => XenBody::Nop,
     };
     let name = intr.name().to_string();
+    let form = if intr.linux_form.is_some() {
+        Form::Linux
+    } else {
+        Form::Seed
+    };
+    // The module path is known only where the expansion lands: `data` emits `module_path!()`.
     let decl = Decl {
         name: &name,
+        module: "",
         binding: intr.binding,
+        form,
         args: &c.args,
         carrier: c.carrier,
         clobbers: c.clobbers,
@@ -56,16 +64,18 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
             #[allow(unused_imports)]
             use super::*;
             #function
-            #[cfg(not(target_arch = "ia64"))]
-            const _: () = {
-                /// This ia64 declaration as data, for the catalogue writer.
-                #[used]
-                #[unsafe(link_section = "pv_ia64_decls")]
-                static DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
-            };
         }
         #[allow(unused_imports)]
         #vis use #module::*;
+        #[doc(hidden)]
+        #[allow(unexpected_cfgs)]
+        const _: () = {
+            /// This ia64 declaration as data, for the catalogue writer.
+            #[cfg(not(target_arch = "ia64"))]
+            #[used]
+            #[unsafe(link_section = "pv_ia64_decls")]
+            static DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
+        };
     }
 }
 
@@ -79,6 +89,10 @@ fn data(d: &Decl) -> TokenStream {
         ..
     } = d;
     let binding = quote::format_ident!("{}", super::variant(d.binding.name()));
+    let form = match d.form {
+        Form::Seed => quote!(Seed),
+        Form::Linux => quote!(Linux),
+    };
     let carrier = match d.carrier {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
@@ -93,7 +107,9 @@ fn data(d: &Decl) -> TokenStream {
     quote! {
         ::pv_runtime::arch::ia64::Decl {
             name: #name,
+            module: ::core::module_path!(),
             binding: ::pv_runtime::Binding::#binding,
+            form: ::pv_runtime::arch::ia64::Form::#form,
             args: &[#(#args),*],
             carrier: #carrier,
             clobbers: #clobbers,
@@ -163,7 +179,7 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
     };
     let mut native_routine = String::new();
     let _ = pv_abi::ia64::asm::bundles(&mut native_routine, d.native);
-    native_routine.push_str("{ .mib\n\tnop.m 0\n\tnop.i 0\n\tbr.ret.sptk.many b0 ;;\n}\n");
+    let _ = pv_abi::ia64::asm::bundle(&mut native_routine, d.ret());
     let native_routine = native_routine.replace('{', "{{").replace('}', "}}");
     let Intrinsic { attrs, sig, .. } = intr;
     quote! {
@@ -175,7 +191,7 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
             #[used]
             #[unsafe(link_section = "pv_ia64_decls")]
             static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
-            /// The native routine: the native body, then `br.ret b0` (option 2 sites call it).
+            /// The native routine: the native body, then the return to the site.
             #[unsafe(naked)]
             unsafe extern "C" fn __pv_native() {
                 ::core::arch::naked_asm!(#native_routine)

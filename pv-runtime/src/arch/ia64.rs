@@ -1,7 +1,7 @@
 //! ia64: the declarations linked into this binary, as data. The catalogue writer turns them
 //! into one `.S` file with the same templates the macro used.
 
-pub use pv_abi::ia64::asm::{Decl, XenBody};
+pub use pv_abi::ia64::asm::{Decl, Form, XenBody};
 
 unsafe extern "Rust" {
     #[link_name = "__start_pv_ia64_decls"]

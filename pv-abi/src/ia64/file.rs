@@ -1,0 +1,302 @@
+//! The `.S` file of a whole catalogue: for every ia64 declaration its routines (native, Xen,
+//! option 4's C adapters), one sample call site with its record, its ops slot and descriptor
+//! block, and a copy of its Xen body. Assemble with `as -x`, link with `ld --no-relax` (ld
+//! otherwise turns in-range `brl` into `br`).
+
+use super::asm::{Decl, Symbols, XenBody, bundle, bundle_fmt, bundles, concat, desc, fragment};
+use crate::Binding;
+use core::fmt::{self, Display, Write};
+
+/// A declaration's symbol stem: its name, made unique by its index when names repeat.
+struct Stem<'a> {
+    name: &'a str,
+    index: Option<usize>,
+}
+
+impl Display for Stem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}_{i}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+fn stem<'a>(decls: &[Decl<'a>], i: usize) -> Stem<'a> {
+    let name = decls[i].name;
+    let repeated = decls.iter().filter(|d| d.name == name).count() > 1;
+    Stem {
+        name,
+        index: repeated.then_some(i),
+    }
+}
+
+/// A symbol as a stack string.
+fn sym(prefix: &str, stem: &Stem) -> super::asm::Buf {
+    let mut b = concat(prefix, "");
+    let _ = write!(b, "{stem}");
+    b
+}
+
+/// Writes the whole catalogue.
+pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
+    writeln!(
+        w,
+        "// pv: the ia64 catalogue, {} declarations. Assemble with `as -x`, link with `ld --no-relax`.",
+        decls.len()
+    )?;
+    writeln!(w, "\t.text")?;
+    for (i, d) in decls.iter().enumerate() {
+        routines(w, d, &stem(decls, i))?;
+    }
+    writeln!(
+        w,
+        "\n// One sample call site per declaration, as a kernel function would contain it."
+    )?;
+    for (i, d) in decls.iter().enumerate() {
+        let st = stem(decls, i);
+        writeln!(
+            w,
+            "\n// {}::{} — option {} `{}`",
+            d.module,
+            d.name,
+            d.binding as u8,
+            d.binding.name()
+        )?;
+        writeln!(w, "\t.align 16\n\t.global {}", sym("pv_site_", &st))?;
+        if d.binding == Binding::IndirectCall {
+            caller(w, &st)?;
+            continue;
+        }
+        let (site, repl) = (sym("pv_site_", &st), sym("pv_repl_", &st));
+        let (site_def, repl_def) = (concat(&site, ":"), concat(&repl, ":"));
+        let (native, slot, desc) = (
+            sym("pv_native_", &st),
+            sym("pv_slot_", &st),
+            sym("pv_desc_", &st),
+        );
+        let symbols = Symbols {
+            site: (&site_def, &site),
+            repl: (&repl_def, &repl),
+            native: &native,
+            slot: &slot,
+            desc: &desc,
+        };
+        d.site(w, &symbols, false)?;
+    }
+    writeln!(w, "\n\t.section .rodata")?;
+    for (i, d) in decls.iter().enumerate() {
+        writeln!(
+            w,
+            "{}:\tstringz \"{}\"",
+            sym("pv_name_", &stem(decls, i)),
+            d.name
+        )?;
+    }
+    writeln!(
+        w,
+        "\n// The ops table: one slot per declaration, then the descriptor blocks."
+    )?;
+    writeln!(w, "\t.data\n\t.align 8")?;
+    writeln!(
+        w,
+        "// The address of this vCPU's event mask byte, set at boot from mapped_regs.interrupt_mask_addr."
+    )?;
+    writeln!(
+        w,
+        "\t.global pv_xen_psr_i_addr\npv_xen_psr_i_addr:\tdata8 0"
+    )?;
+    writeln!(w, "\t.global pv_ops_table\npv_ops_table:")?;
+    for i in 0..decls.len() {
+        let st = stem(decls, i);
+        writeln!(
+            w,
+            "{}:\tdata8 {}",
+            sym("pv_slot_", &st),
+            entry(&decls[i], &st, false)
+        )?;
+    }
+    for (i, d) in decls.iter().enumerate() {
+        descriptor(w, d, &stem(decls, i))?;
+    }
+    writeln!(w, "\n.pushsection pv_xen_bodies,\"aR\"")?;
+    for (i, d) in decls.iter().enumerate() {
+        if matches!(d.xen, XenBody::Asm(_) | XenBody::Hyperprivop(_)) {
+            writeln!(w, "\t.align 16\n{}:", sym("pv_xenbody_", &stem(decls, i)))?;
+            fragment(w)?;
+            d.xen_text(w).unwrap_or(Ok(()))?;
+        }
+    }
+    writeln!(w, ".popsection")
+}
+
+/// The routine a slot or descriptor names: an entry for options 1-3, the function descriptor
+/// of the C adapter for option 4.
+fn entry(d: &Decl, st: &Stem, xen: bool) -> super::asm::Buf {
+    let runs_native = !xen || matches!(d.xen, XenBody::Native);
+    let routine = match (d.binding, runs_native) {
+        (Binding::IndirectCall, true) => sym("pv_native_c_", st),
+        (Binding::IndirectCall, false) => sym("pv_xen_c_", st),
+        (_, true) => sym("pv_native_", st),
+        (_, false) => sym("pv_xen_", st),
+    };
+    if d.binding == Binding::IndirectCall {
+        concat("@fptr(", &concat(&routine, ")"))
+    } else {
+        routine
+    }
+}
+
+fn proc_start(w: &mut impl Write, name: &str) -> fmt::Result {
+    writeln!(w, "\t.align 16\n\t.global {name}\n\t.proc {name}\n{name}:")?;
+    fragment(w)
+}
+
+fn proc_end(w: &mut impl Write, name: &str) -> fmt::Result {
+    writeln!(w, "\t.endp {name}")
+}
+
+fn routines(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
+    writeln!(w, "\n// {}::{}", d.module, d.name)?;
+    let native = sym("pv_native_", st);
+    proc_start(w, &native)?;
+    bundles(w, d.native)?;
+    bundle(w, d.ret())?;
+    proc_end(w, &native)?;
+    let xen = sym("pv_xen_", st);
+    match d.xen {
+        XenBody::Native => {}
+        XenBody::Call(path) => {
+            proc_start(w, &xen)?;
+            thunk(w, d, path.rsplit("::").next().unwrap_or(path))?;
+            proc_end(w, &xen)?;
+        }
+        _ => {
+            proc_start(w, &xen)?;
+            d.xen_text(w).unwrap_or(Ok(()))?;
+            bundle(w, d.ret())?;
+            proc_end(w, &xen)?;
+        }
+    }
+    if d.binding == Binding::IndirectCall {
+        adapter(w, d, &sym("pv_native_c_", st), &native)?;
+        if !matches!(d.xen, XenBody::Native) {
+            adapter(w, d, &sym("pv_xen_c_", st), &xen)?;
+        }
+    }
+    Ok(())
+}
+
+/// General registers a C callee may clobber (mask bits = register numbers).
+const C_SCRATCH_GR: [u8; 24] = [
+    2, 3, 8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+];
+
+/// The Xen routine that calls a C function: a frame of its own, every scratch register the
+/// contract preserves saved in a local, arguments in the output registers.
+fn thunk(w: &mut impl Write, d: &Decl, function: &str) -> fmt::Result {
+    let declared = d.clobbers | d.carrier.map_or(0, |b| 1 << b);
+    let keep = |bit: u8| declared & 1 << bit == 0;
+    // What to save, as (mask bit, how to read it into a local, how to write it back).
+    let mut saves = [(0u8, ""); 32];
+    let mut n = 0;
+    for g in C_SCRATCH_GR.iter().copied().filter(|g| keep(*g)) {
+        saves[n] = (g, "r");
+        n += 1;
+    }
+    for (bit, kind) in [(38, "b6"), (39, "b7"), (56, "ar.ccv")] {
+        if keep(bit) {
+            saves[n] = (bit, kind);
+            n += 1;
+        }
+    }
+    if (46..=55).any(keep) {
+        saves[n] = (0, "pr");
+        n += 1;
+    }
+    let saves = &saves[..n];
+    let locals = 2 + saves.len();
+    bundle_fmt(
+        w,
+        format_args!("alloc r32=ar.pfs,0,{locals},{},0", d.args.len().max(1)),
+    )?;
+    bundle(w, "mov r33=b0")?;
+    for (i, (bit, kind)) in saves.iter().enumerate() {
+        match *kind {
+            "r" => bundle_fmt(w, format_args!("mov r{}=r{bit}", 34 + i))?,
+            other => bundle_fmt(w, format_args!("mov r{}={other}", 34 + i))?,
+        }
+    }
+    for (i, a) in d.args.iter().enumerate() {
+        bundle_fmt(w, format_args!("mov r{}=r{a}", 32 + locals + i))?;
+    }
+    bundle_fmt(w, format_args!("br.call.sptk.many b0={function}"))?;
+    if let Some(c) = d.carrier.filter(|c| *c != 8) {
+        bundle_fmt(w, format_args!("mov r{c}=r8"))?;
+    }
+    for (i, (bit, kind)) in saves.iter().enumerate() {
+        match *kind {
+            "r" => bundle_fmt(w, format_args!("mov r{bit}=r{}", 34 + i))?,
+            "pr" => bundle_fmt(w, format_args!("mov pr=r{},-1", 34 + i))?,
+            other => bundle_fmt(w, format_args!("mov {other}=r{}", 34 + i))?,
+        }
+    }
+    bundle(w, "mov b0=r33")?;
+    bundle(w, "mov ar.pfs=r32")?;
+    bundle(w, "br.ret.sptk.many b0")
+}
+
+/// A C-ABI adapter (option 4): C arguments to the contract registers, a call of the contract
+/// routine, the result to r8.
+fn adapter(w: &mut impl Write, d: &Decl, name: &str, routine: &str) -> fmt::Result {
+    proc_start(w, name)?;
+    let ins = d.args.len();
+    bundle_fmt(w, format_args!("alloc r{}=ar.pfs,{ins},2,0,0", 32 + ins))?;
+    bundle_fmt(w, format_args!("mov r{}=b0", 33 + ins))?;
+    for (i, a) in d.args.iter().enumerate() {
+        bundle_fmt(w, format_args!("mov r{a}=r{}", 32 + i))?;
+    }
+    bundle_fmt(w, format_args!("br.call.sptk.many b0={routine}"))?;
+    if let Some(c) = d.carrier.filter(|c| *c != 8) {
+        bundle_fmt(w, format_args!("mov r8=r{c}"))?;
+    }
+    bundle_fmt(w, format_args!("mov b0=r{}", 33 + ins))?;
+    bundle_fmt(w, format_args!("mov ar.pfs=r{}", 32 + ins))?;
+    bundle(w, "br.ret.sptk.many b0")?;
+    proc_end(w, name)
+}
+
+/// A sample option 4 caller: the C indirect call through the slot's function descriptor.
+fn caller(w: &mut impl Write, st: &Stem) -> fmt::Result {
+    fragment(w)?;
+    writeln!(w, "{}:", sym("pv_site_", st))?;
+    bundle(w, &concat("movl r2=", &sym("pv_slot_", st)))?;
+    for insn in [
+        "ld8 r2=[r2]",
+        "ld8 r3=[r2],8",
+        "ld8 r1=[r2]",
+        "mov b6=r3",
+        "br.call.sptk.many b0=b6",
+    ] {
+        bundle(w, insn)?;
+    }
+    Ok(())
+}
+
+fn descriptor(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
+    writeln!(w, "\t.align 8\n{}:", sym("pv_desc_", st))?;
+    writeln!(w, "\tdata8 {}", entry(d, st, false))?;
+    writeln!(w, "\tdata8 {}", entry(d, st, true))?;
+    writeln!(w, "\tdata8 {}", sym("pv_slot_", st))?;
+    let body = matches!(d.xen, XenBody::Asm(_) | XenBody::Hyperprivop(_));
+    if body {
+        writeln!(w, "\tdata8 {}", sym("pv_xenbody_", st))?
+    } else {
+        writeln!(w, "\tdata8 0")?
+    }
+    let len = if body { d.xen_size().unwrap_or(0) } else { 0 };
+    writeln!(w, "\tdata4 {len}, {}", d.xen_kind())?;
+    writeln!(w, "\tdata8 {}", sym("pv_name_", st))?;
+    debug_assert_eq!(desc::SIZE, 48);
+    Ok(())
+}
