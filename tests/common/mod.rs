@@ -67,3 +67,5 @@ pub fn assert_call_then_nops(site: &Site, target: usize) {
     );
     assert!(insns.iter().all(|i| !i.is_invalid()));
 }
+
+pub mod ia64;

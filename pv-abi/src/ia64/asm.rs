@@ -99,20 +99,23 @@ pub fn unknown_unit(text: &str) -> Option<&str> {
     instructions(text).find(|i| unit(i).is_none())
 }
 
-/// One instruction in a bundle of its own, with a stop right after it (templates M;;MI, MI;;I,
-/// MFI, MIB, MLX, each with a stop at the end too).
+/// One instruction in a bundle of its own, with a stop right after it (templates M;;MI,
+/// MI;;I, MIB and MLX, each with a stop at the end too; MFI has no mid-bundle stop, so an F
+/// instruction is followed by a nop first).
 pub fn bundle(w: &mut impl Write, insn: &str) -> fmt::Result {
-    let (template, slots): (&str, [&str; 3]) = match unit(insn).unwrap_or(Unit::M) {
-        Unit::M | Unit::A => (".mmi", ["", "nop.m 0", "nop.i 0"]),
-        Unit::I => (".mii", ["nop.m 0", "", "nop.i 0"]),
-        Unit::F => (".mfi", ["nop.m 0", "", "nop.i 0"]),
-        Unit::B => (".mib", ["nop.m 0", "nop.i 0", ""]),
-        Unit::X => (".mlx", ["nop.m 0", "", "-"]),
+    // (template, slots) where "" is the instruction itself, followed by a stop.
+    let (template, slots): (&str, &[&str]) = match unit(insn).unwrap_or(Unit::M) {
+        Unit::M | Unit::A => (".mmi", &["", "nop.m 0", "nop.i 0"]),
+        Unit::I => (".mii", &["nop.m 0", "", "nop.i 0"]),
+        Unit::F => (".mfi", &["nop.m 0", "=", "nop.i 0"]),
+        Unit::B => (".mib", &["nop.m 0", "nop.i 0", ""]),
+        Unit::X => (".mlx", &["nop.m 0", ""]),
     };
     write!(w, "{{ {template}")?;
-    for slot in slots.iter().filter(|s| **s != "-") {
+    for slot in slots {
         match *slot {
             "" => write!(w, "\n\t{insn} ;;")?,
+            "=" => write!(w, "\n\t{insn}")?,
             nop => write!(w, "\n\t{nop}")?,
         }
     }

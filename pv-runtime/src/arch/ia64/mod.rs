@@ -1,5 +1,8 @@
-//! ia64: the declarations linked into this binary, as data. The catalogue writer turns them
-//! into one `.S` file with the same templates the macro used.
+//! ia64: the declarations linked into this binary, as data (the catalogue writer turns them
+//! into one `.S` file with the same templates the macro used), the bundle [`codec`], and the
+//! patch engine for linked ia64 images.
+
+pub mod codec;
 
 pub use pv_abi::ia64::asm::{Decl, Form, XenBody};
 

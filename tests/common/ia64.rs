@@ -1,0 +1,76 @@
+//! GNU binutils for ia64 as the oracle: assemble, link, objdump. A missing tool fails the test
+//! with the package to install (the test command installs it), never skips it silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `ia64-linux-gnu-<name>`, or a failed test saying how to get it.
+pub fn tool(name: &str) -> String {
+    let tool = format!("ia64-linux-gnu-{name}");
+    let found = Command::new(&tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "missing {tool}: apt-get install binutils-ia64-linux-gnu (scripts/test installs it)"
+    );
+    tool
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{cmd:?} warned:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pv-ia64-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Assembles `source` in explicit mode; returns the object file.
+pub fn assemble(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let (s, o) = (dir.join(format!("{name}.S")), dir.join(format!("{name}.o")));
+    std::fs::write(&s, source).unwrap();
+    run(Command::new(tool("as")).arg("-x").arg("-o").arg(&o).arg(&s));
+    o
+}
+
+/// Links an object at a fixed address, without relaxation (ld turns in-range `brl` into `br`).
+pub fn link(dir: &Path, object: &Path) -> PathBuf {
+    let elf = object.with_extension("elf");
+    run(Command::new(tool("ld"))
+        .args(["--no-relax", "-static", "-Ttext=0x4000000", "-e", "0", "-o"])
+        .arg(&elf)
+        .arg(object));
+    let _ = dir;
+    elf
+}
+
+/// The raw bytes of one section of an object or executable.
+pub fn section_bytes(file: &Path, section: &str) -> Vec<u8> {
+    let out = file.with_extension(format!("{section}.bin").trim_start_matches('.'));
+    run(Command::new(tool("objcopy"))
+        .args(["-O", "binary", "-j", section])
+        .arg(file)
+        .arg(&out));
+    std::fs::read(out).unwrap()
+}
+
+/// `objdump -d` of a file.
+pub fn objdump(file: &Path) -> String {
+    String::from_utf8(run(Command::new(tool("objdump")).arg("-d").arg(file))).unwrap()
+}

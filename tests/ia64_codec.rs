@@ -1,0 +1,236 @@
+//! The ia64 bundle encoder against GNU as: every form the engine writes or checks is assembled
+//! from text by `ia64-linux-gnu-as -x` and compared byte for byte with pv's encoding, then
+//! decoded back.
+
+mod common;
+
+use common::ia64::{assemble, scratch, section_bytes};
+use pv_runtime::arch::ia64::codec::{self, Bundle, Insn, Unit, template::*};
+
+/// (assembly text of one bundle, pv's bundle at the given address, what it decodes to).
+fn forms() -> Vec<(String, Bundle, Option<Insn>)> {
+    let at = |i: usize| (i * 16) as u64;
+    let mut v: Vec<(String, Bundle, Option<Insn>)> = Vec::new();
+    let mut push = |text: String, b: Bundle, insn: Option<Insn>| v.push((text, b, insn));
+    let m = |insn: String| format!("{{ .mmi\n {insn}\n nop.m 0\n nop.i 0 ;;\n}}\n");
+    push(
+        m("nop.m 0 ;;".into()),
+        codec::nop_bundle(),
+        Some(Insn::Nop(Unit::M, 0)),
+    );
+    for imm in [0x14u32, 0x1000, 0x1a, 0x1f_ffff] {
+        push(
+            m(format!("break.m {imm:#x} ;;")),
+            codec::alone(Unit::M, codec::break_m(imm)),
+            Some(Insn::Break(Unit::M, imm as u64)),
+        );
+    }
+    push(
+        m("nop.m 0x12345 ;;".into()),
+        codec::alone(Unit::M, codec::nop_m(0x12345)),
+        Some(Insn::Nop(Unit::M, 0x12345)),
+    );
+    push(
+        "{ .mii\n nop.m 0\n nop.i 0x7 ;;\n nop.i 0 ;;\n}\n".into(),
+        codec::alone(Unit::I, codec::nop_i(7)),
+        Some(Insn::Nop(Unit::I, 7)),
+    );
+    push(
+        "{ .mii\n nop.m 0\n break.i 0x9 ;;\n nop.i 0 ;;\n}\n".into(),
+        codec::alone(Unit::I, codec::break_i(9)),
+        Some(Insn::Break(Unit::I, 9)),
+    );
+    push(
+        "{ .mib\n nop.m 0\n nop.i 0\n nop.b 0x5 ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::nop_b(5)),
+        Some(Insn::Nop(Unit::B, 5)),
+    );
+    push(
+        "{ .mib\n nop.m 0\n nop.i 0\n break.b 0x3 ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::break_b(3)),
+        Some(Insn::Break(Unit::B, 3)),
+    );
+    push(
+        "{ .mfi\n nop.m 0\n nop.f 0x2\n nop.i 0 ;;\n}\n".into(),
+        codec::alone(Unit::F, codec::nop_f(2)),
+        Some(Insn::Nop(Unit::F, 2)),
+    );
+    for imm in [0x0001_2345_6789_u64, 0x3fff_ffff_ffff_ffff] {
+        push(
+            format!("{{ .mlx\n nop.m 0\n nop.x {imm:#x} ;;\n}}\n"),
+            codec::alone_long(codec::long_nop_or_break(true, imm)),
+            Some(Insn::Nop(Unit::X, imm)),
+        );
+        push(
+            format!("{{ .mlx\n nop.m 0\n break.x {imm:#x} ;;\n}}\n"),
+            codec::alone_long(codec::long_nop_or_break(false, imm)),
+            Some(Insn::Break(Unit::X, imm)),
+        );
+    }
+    for (r, imm) in [
+        (2u8, 0x1234_5678_9abc_def0u64),
+        (9, 0x4000),
+        (31, u64::MAX),
+        (8, 0x8000_0000_0000_0000),
+    ] {
+        push(
+            format!("{{ .mlx\n nop.m 0\n movl r{r}={imm:#x} ;;\n}}\n"),
+            codec::alone_long(codec::movl(r, imm)),
+            Some(Insn::Movl { r1: r, imm }),
+        );
+    }
+    push(
+        "{ .mmi\n ld8 r2=[r2] ;;\n nop.m 0\n nop.i 0 ;;\n}\n".into(),
+        codec::alone(Unit::M, codec::ld8(2, 2)),
+        Some(Insn::Ld8 { r1: 2, r3: 2 }),
+    );
+    push(
+        "{ .mii\n nop.m 0\n mov r17=ip ;;\n nop.i 0 ;;\n}\n".into(),
+        codec::alone(Unit::I, codec::mov_from_ip(17)),
+        Some(Insn::MovFromIp { r1: 17 }),
+    );
+    for (r1, imm, r3) in [
+        (17u8, 64i64, 17u8),
+        (8, -1, 8),
+        (3, 8191, 30),
+        (9, -8192, 2),
+    ] {
+        push(
+            format!("{{ .mmi\n adds r{r1}={imm},r{r3} ;;\n nop.m 0\n nop.i 0 ;;\n}}\n"),
+            codec::alone(Unit::M, codec::adds(r1, imm, r3).unwrap()),
+            Some(Insn::Adds { r1, imm, r3 }),
+        );
+    }
+    for (b1, r2) in [(1u8, 2u8), (7, 2), (6, 17)] {
+        push(
+            format!("{{ .mii\n nop.m 0\n mov b{b1}=r{r2} ;;\n nop.i 0 ;;\n}}\n"),
+            codec::alone(Unit::I, codec::mov_to_br(b1, r2)),
+            Some(Insn::MovToBr { b1, r2 }),
+        );
+    }
+    push(
+        "{ .mib\n nop.m 0\n nop.i 0\n br.cond.sptk.many b7 ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::br_cond_indirect(7)),
+        Some(Insn::BranchIndirect { call: None, b2: 7 }),
+    );
+    for (b1, b2) in [(0u8, 1u8), (0, 6)] {
+        push(
+            format!("{{ .mib\n nop.m 0\n nop.i 0\n br.call.sptk.many b{b1}=b{b2} ;;\n}}\n"),
+            codec::alone(Unit::B, codec::br_call_indirect(b1, b2)),
+            Some(Insn::BranchIndirect { call: Some(b1), b2 }),
+        );
+    }
+    // IP-relative branches to the labels `back` (the first bundle) and `ahead` (the end).
+    let n = v.len();
+    let total = n + 6;
+    let (back, ahead) = (0u64, at(total));
+    let here = at(n);
+    v.push((
+        "{ .mib\n nop.m 0\n nop.i 0\n br.cond.sptk.many back ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::br_cond(here, back).unwrap()),
+        Some(Insn::Branch {
+            call: None,
+            target: back,
+            long: false,
+        }),
+    ));
+    v.push((
+        "{ .mib\n nop.m 0\n nop.i 0\n br.call.sptk.many b0=ahead ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::br_call(at(n + 1), 0, ahead).unwrap()),
+        Some(Insn::Branch {
+            call: Some(0),
+            target: ahead,
+            long: false,
+        }),
+    ));
+    v.push((
+        "{ .mlx\n nop.m 0\n brl.cond.sptk.many back ;;\n}\n".into(),
+        codec::alone_long(codec::brl_cond(at(n + 2), back).unwrap()),
+        Some(Insn::Branch {
+            call: None,
+            target: back,
+            long: true,
+        }),
+    ));
+    v.push((
+        "{ .mlx\n nop.m 0\n brl.call.sptk.many b0=ahead ;;\n}\n".into(),
+        codec::alone_long(codec::brl_call(at(n + 3), 0, ahead).unwrap()),
+        Some(Insn::Branch {
+            call: Some(0),
+            target: ahead,
+            long: true,
+        }),
+    ));
+    v.push((
+        "{ .mib\n nop.m 0\n nop.i 0\n br.call.sptk.many b6=back ;;\n}\n".into(),
+        codec::alone(Unit::B, codec::br_call(at(n + 4), 6, back).unwrap()),
+        Some(Insn::Branch {
+            call: Some(6),
+            target: back,
+            long: false,
+        }),
+    ));
+    v.push((
+        "{ .mlx\n nop.m 0\n brl.call.sptk.many b6=back ;;\n}\n".into(),
+        codec::alone_long(codec::brl_call(at(n + 5), 6, back).unwrap()),
+        Some(Insn::Branch {
+            call: Some(6),
+            target: back,
+            long: true,
+        }),
+    ));
+    v
+}
+
+#[test]
+fn every_form_matches_gnu_as_and_decodes_back() {
+    let forms = forms();
+    let mut source = String::from("\t.text\nback:\n");
+    for (text, _, _) in &forms {
+        source.push_str(text);
+    }
+    source.push_str("ahead:\n");
+    let dir = scratch("codec");
+    let object = assemble(&dir, "forms", &source);
+    let text = section_bytes(&object, ".text");
+    assert_eq!(text.len(), forms.len() * 16, "one bundle per form");
+    for (i, (asm, ours, insn)) in forms.iter().enumerate() {
+        let gas: Bundle = text[i * 16..i * 16 + 16].try_into().unwrap();
+        assert_eq!(
+            codec::unpack(&gas),
+            codec::unpack(ours),
+            "bundle {i}:\n{asm}"
+        );
+        assert_eq!(&gas, ours, "bundle {i}:\n{asm}");
+        let decoded = codec::decode(ours, (i * 16) as u64).expect("known template");
+        let instruction = decoded
+            .iter()
+            .find(|d| !matches!(d, Insn::Nop(Unit::M | Unit::I, 0) | Insn::Long));
+        assert_eq!(
+            instruction.copied().or(Some(decoded[0])),
+            *insn,
+            "decoding bundle {i}:\n{asm}"
+        );
+    }
+}
+
+#[test]
+fn branches_refuse_targets_out_of_range() {
+    let far = 1u64 << 24;
+    assert!(codec::br_call(0, 0, far - 16).is_some());
+    assert_eq!(codec::br_call(0, 0, far), None, "±16 MiB");
+    assert_eq!(codec::br_cond(far, 0).map(|_| ()), Some(()));
+    assert_eq!(codec::br_cond(far + 16, 0), None);
+    assert_eq!(codec::br_call(0, 0, 8), None, "not bundle-aligned");
+    assert!(codec::brl_call(0, 0, 1 << 62).is_some(), "brl reaches far");
+    assert_eq!(codec::adds(8, 8192, 8), None);
+    assert_eq!(codec::adds(8, -8193, 8), None);
+}
+
+#[test]
+fn templates_name_their_units() {
+    assert_eq!(codec::units(MLX | STOP), Some([Unit::M, Unit::L, Unit::X]));
+    assert_eq!(codec::units(M_MI), Some([Unit::M, Unit::M, Unit::I]));
+    assert_eq!(codec::units(MIB), Some([Unit::M, Unit::I, Unit::B]));
+    assert_eq!(codec::units(0x06), None, "reserved");
+}
