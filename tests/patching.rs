@@ -48,7 +48,7 @@ fn tampered_site_is_refused_and_the_rest_patched() {
     assert_eq!(report.refused_total, 1, "{report}");
     let refusal = report.refused().next().unwrap();
     assert_eq!(
-        (refusal.addr, refusal.name, refusal.reason),
+        (refusal.addr, refusal.name.as_str(), refusal.reason),
         (victim.addr(), "cpuid", Reason::Mismatch)
     );
     assert_eq!(

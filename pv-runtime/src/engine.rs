@@ -83,8 +83,11 @@ pub enum PlanError {
     NoSite,
     /// The native body is longer than the site.
     BodyTooLong,
-    /// A call target beyond ±2 GiB of the site.
+    /// A call target beyond the reach of the site's call (±2 GiB on x86_64, ±16 MiB for an
+    /// ia64 `br.call`).
     OutOfRange,
+    /// An address the record or descriptor names is outside the image.
+    Unreadable,
 }
 
 impl core::fmt::Display for PlanError {
@@ -95,7 +98,8 @@ impl core::fmt::Display for PlanError {
             }
             PlanError::NoSite => f.write_str("an option 4 intrinsic has no site"),
             PlanError::BodyTooLong => f.write_str("native body longer than the site"),
-            PlanError::OutOfRange => f.write_str("call target out of rel32 range"),
+            PlanError::OutOfRange => f.write_str("call target out of the call's range"),
+            PlanError::Unreadable => f.write_str("record names an address outside the image"),
         }
     }
 }

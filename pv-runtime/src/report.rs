@@ -36,12 +36,50 @@ pub enum Reason {
     Record(RecordError),
 }
 
+/// An intrinsic's name, kept without allocation (truncated to 32 bytes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl Name {
+    pub fn new(name: &str) -> Name {
+        let mut end = name.len().min(32);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; 32];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        Name {
+            bytes,
+            len: end as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One refused site (or unusable record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub addr: usize,
     /// The intrinsic, when the record could be read.
-    pub name: &'static str,
+    pub name: Name,
     pub reason: Reason,
 }
 
@@ -51,8 +89,7 @@ pub const NAMED_REFUSALS: usize = 16;
 /// The outcome of one `verify`, `apply` or `revert`.
 #[derive(Clone, Copy, Debug)]
 pub struct Report {
-    target: [u8; 32],
-    target_len: usize,
+    target: Name,
     /// Options 1-3, by RFC number - 1.
     pub by_binding: [Counts; 3],
     /// Self-test probe sites among them.
@@ -69,12 +106,8 @@ pub struct Report {
 
 impl Report {
     pub fn new(target: &str) -> Self {
-        let mut name = [0; 32];
-        let len = target.len().min(32);
-        name[..len].copy_from_slice(&target.as_bytes()[..len]);
         Report {
-            target: name,
-            target_len: len,
+            target: Name::new(target),
             by_binding: [Counts::default(); 3],
             probes: 0,
             calls_only: 0,
@@ -89,7 +122,7 @@ impl Report {
 
     /// The target the report is for.
     pub fn target(&self) -> &str {
-        core::str::from_utf8(&self.target[..self.target_len]).unwrap_or("?")
+        self.target.as_str()
     }
 
     /// All sites of options 1-3.
@@ -116,23 +149,33 @@ impl Report {
         self.refused_total += 1;
     }
 
-    /// Adds one planned site (or unusable record).
+    /// Adds one planned site (or unusable record) of this process.
     pub fn count(&mut self, plan: &Result<SitePlan, (usize, RecordError)>) {
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err((addr, e)) => {
-                return self.refuse(Refusal {
-                    addr: *addr,
-                    name: "?",
-                    reason: Reason::Record(*e),
-                });
-            }
-        };
-        let (site, r) = (&plan.site, &plan.site.record);
-        let index = (r.binding as usize).clamp(1, 3) - 1;
+        match plan {
+            Ok(p) => self.site(
+                p.site.addr(),
+                p.site.intrinsic.name,
+                p.site.record.binding,
+                p.site.record.probe,
+                p.outcome,
+            ),
+            Err((addr, e)) => self.bad_record(*addr, *e),
+        }
+    }
+
+    /// Adds one site and what happened to it.
+    pub fn site(
+        &mut self,
+        addr: usize,
+        name: &str,
+        binding: Binding,
+        probe: bool,
+        outcome: Outcome,
+    ) {
+        let index = (binding as usize).clamp(1, 3) - 1;
         self.by_binding[index].sites += 1;
-        self.probes += usize::from(r.probe);
-        let reason = match plan.outcome {
+        self.probes += usize::from(probe);
+        let reason = match outcome {
             Outcome::Patched => return self.by_binding[index].patched += 1,
             Outcome::Unchanged => return self.by_binding[index].unchanged += 1,
             Outcome::Mismatch => Reason::Mismatch,
@@ -140,9 +183,18 @@ impl Report {
         };
         self.by_binding[index].refused += 1;
         self.refuse(Refusal {
-            addr: site.addr(),
-            name: site.intrinsic.name,
+            addr,
+            name: Name::new(name),
             reason,
+        });
+    }
+
+    /// Adds a record that could not be read.
+    pub fn bad_record(&mut self, addr: usize, e: RecordError) {
+        self.refuse(Refusal {
+            addr,
+            name: Name::new("?"),
+            reason: Reason::Record(e),
         });
     }
 }
@@ -190,7 +242,13 @@ impl fmt::Display for Report {
             self.bytes_written, self.pages, self.protection_calls
         )?;
         for r in self.refused() {
-            writeln!(f, "  refused {:#x} ({}): {}", r.addr, r.name, r.reason)?;
+            writeln!(
+                f,
+                "  refused {:#x} ({}): {}",
+                r.addr,
+                r.name.as_str(),
+                r.reason
+            )?;
         }
         if self.refused_total > NAMED_REFUSALS {
             writeln!(

@@ -30,7 +30,7 @@ impl core::fmt::Display for RecordError {
             RecordError::Arch(a) => write!(f, "unknown arch code {a}"),
             RecordError::Binding(b) => write!(f, "unknown binding {b}"),
             RecordError::TooLong(l) => {
-                write!(f, "site of {l} bytes exceeds {}", record::MAX_SITE_LEN)
+                write!(f, "site or body of {l} bytes exceeds the engine's buffer")
             }
         }
     }
@@ -42,6 +42,8 @@ impl core::fmt::Display for RecordError {
 pub struct RawRecord {
     pub at: u64,
     pub probe: bool,
+    /// All flag bits (`pv_abi::record::FLAG_*`).
+    pub flags: u8,
     pub arch: Arch,
     pub binding: Binding,
     pub len: usize,
@@ -71,14 +73,19 @@ impl RawRecord {
         let binding = Binding::from_number(bytes[offset::BINDING])
             .ok_or(RecordError::Binding(bytes[offset::BINDING]))?;
         let len = bytes[offset::LEN];
-        if len as usize > record::MAX_SITE_LEN
-            || bytes[offset::REPL_LEN] as usize > record::MAX_SITE_LEN
-        {
+        // x86_64 sites fit the engine's buffer; ia64 ones are whole bundles, at most 15.
+        let max = if arch == Arch::X86_64 {
+            record::MAX_SITE_LEN
+        } else {
+            240
+        };
+        if len as usize > max || bytes[offset::REPL_LEN] as usize > max {
             return Err(RecordError::TooLong(len.max(bytes[offset::REPL_LEN])));
         }
         Ok(RawRecord {
             at,
             probe: bytes[offset::FLAGS] & record::FLAG_PROBE != 0,
+            flags: bytes[offset::FLAGS],
             arch,
             binding,
             len: len as usize,

@@ -64,8 +64,9 @@ pub mod kind {
     pub const CALL: u32 = 4;
 }
 
-/// Layout of the descriptor block the `.S` writer emits per declaration (the `desc` field of
-/// its records points at it). Addresses are absolute: ia64 images are linked at a fixed address.
+/// Layout of the descriptor block the `.S` writer emits per declaration into the
+/// `pv_intrinsics` section (the `desc` field of its records points at it). Addresses are
+/// absolute: ia64 images are linked at a fixed address.
 pub mod desc {
     /// Native routine entry (option 4: its C adapter's function descriptor).
     pub const NATIVE: usize = 0;
@@ -79,7 +80,9 @@ pub mod desc {
     pub const XEN_KIND: usize = 36;
     /// NUL-terminated name.
     pub const NAME: usize = 40;
-    pub const SIZE: usize = 48;
+    /// The binding (RFC option number), one byte, then padding.
+    pub const BINDING: usize = 48;
+    pub const SIZE: usize = 56;
 }
 
 /// The instructions of a `;`/newline separated sequence.

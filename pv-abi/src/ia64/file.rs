@@ -116,18 +116,32 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
             entry(&decls[i], &st, false)
         )?;
     }
+    writeln!(
+        w,
+        ".pushsection {},\"aw\"",
+        crate::record::INTRINSICS_SECTION
+    )?;
     for (i, d) in decls.iter().enumerate() {
         descriptor(w, d, &stem(decls, i))?;
     }
-    writeln!(w, "\n.pushsection pv_xen_bodies,\"aR\"")?;
+    writeln!(w, ".popsection")?;
+    // gas emits a bundle lazily and flushes it when the section switch returns to code, not to
+    // data: a label after an unflushed bundle would take the pending bundle's address.
+    writeln!(
+        w,
+        "\n// Xen bodies, copied into sites; each pushed from .text so gas emits it before the next label."
+    )?;
+    writeln!(w, "\t.text")?;
     for (i, d) in decls.iter().enumerate() {
         if matches!(d.xen, XenBody::Asm(_) | XenBody::Hyperprivop(_)) {
+            writeln!(w, ".pushsection pv_xen_bodies,\"aR\"")?;
             writeln!(w, "\t.align 16\n{}:", sym("pv_xenbody_", &stem(decls, i)))?;
             fragment(w)?;
             d.xen_text(w).unwrap_or(Ok(()))?;
+            writeln!(w, ".popsection")?;
         }
     }
-    writeln!(w, ".popsection")
+    Ok(())
 }
 
 /// The routine a slot or descriptor names: an entry for options 1-3, the function descriptor
@@ -297,6 +311,7 @@ fn descriptor(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
     let len = if body { d.xen_size().unwrap_or(0) } else { 0 };
     writeln!(w, "\tdata4 {len}, {}", d.xen_kind())?;
     writeln!(w, "\tdata8 {}", sym("pv_name_", st))?;
-    debug_assert_eq!(desc::SIZE, 48);
+    writeln!(w, "\tdata1 {}, 0, 0, 0, 0, 0, 0, 0", d.binding as u8)?;
+    debug_assert_eq!(desc::SIZE, 56);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! patch engine for linked ia64 images.
 
 pub mod codec;
+pub mod image;
 
 pub use pv_abi::ia64::asm::{Decl, Form, XenBody};
 

@@ -1,0 +1,366 @@
+//! The ia64 backend end to end, with GNU binutils as the oracle: the catalogue's assembly is
+//! written from the declarations, assembled (`as -x`) and linked at a fixed address; the
+//! engine plans Native and Xen over the linked image's bytes; objdump must then show, at every
+//! site, exactly the intended instructions followed by nops; `revert` restores every byte.
+
+mod common;
+
+use common::ia64::{assemble, link, objdump, scratch};
+use object::{Object, ObjectSection, ObjectSymbol};
+use pv_runtime::abi::ia64::asm::{Decl, XenBody, bundle, fragment, instructions};
+use pv_runtime::arch::ia64::decls;
+use pv_runtime::arch::ia64::image::{Descriptor, Memory, Patcher, Tables, Target};
+use pv_runtime::{Binding, report::Reason};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use pv as _;
+
+/// A linked ELF file as the engine's memory: each section with file data, by address.
+struct Elf {
+    bytes: Vec<u8>,
+    sections: Vec<(u64, u64, usize)>,
+    symbols: HashMap<String, u64>,
+    tables: Tables,
+}
+
+impl Elf {
+    fn load(path: &Path) -> Elf {
+        let bytes = std::fs::read(path).unwrap();
+        let file = object::File::parse(&*bytes).unwrap();
+        let mut sections = Vec::new();
+        let range = |name: &str| {
+            let s = file
+                .section_by_name(name)
+                .unwrap_or_else(|| panic!("{name} in the image"));
+            (s.address(), s.size())
+        };
+        let tables = Tables {
+            sites: range("pv_sites"),
+            intrinsics: range("pv_intrinsics"),
+        };
+        for s in file.sections() {
+            if let Some((offset, size)) = s.file_range() {
+                sections.push((s.address(), size, offset as usize));
+            }
+        }
+        let symbols = file
+            .symbols()
+            .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+            .collect();
+        Elf {
+            bytes,
+            sections,
+            symbols,
+            tables,
+        }
+    }
+
+    fn offset(&self, addr: u64, len: usize) -> Option<usize> {
+        let (base, _, off) = self
+            .sections
+            .iter()
+            .find(|(a, size, _)| *a <= addr && addr + len as u64 <= a + size)?;
+        Some(off + (addr - base) as usize)
+    }
+
+    fn save(&self, path: &Path) {
+        std::fs::write(path, &self.bytes).unwrap();
+    }
+
+    /// `text` with every symbol of the image replaced by its address.
+    fn resolve(&self, text: &str) -> String {
+        text.split_inclusive(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map(|part| {
+                let word = part.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+                match self.symbols.get(word) {
+                    Some(addr) if !word.is_empty() => part.replacen(word, &format!("{addr:#x}"), 1),
+                    _ => part.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Memory for Elf {
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let off = self.offset(addr, len)?;
+        Some(&self.bytes[off..off + len])
+    }
+    fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<()> {
+        let off = self.offset(addr, bytes.len())?;
+        self.bytes[off..off + bytes.len()].copy_from_slice(bytes);
+        Some(())
+    }
+}
+
+/// One instruction line of `objdump -d`, normalized: no template, no stop, no symbol comment.
+fn normalize(text: &str) -> String {
+    let text = text.trim_start();
+    let text = if text.starts_with('[') {
+        &text[text.find(']').unwrap() + 1..]
+    } else {
+        text
+    };
+    let text = text
+        .split(" <")
+        .next()
+        .unwrap()
+        .trim()
+        .trim_end_matches(";;")
+        .trim();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The non-nop instructions under each label of an objdump listing.
+fn listing(dump: &str) -> HashMap<String, Vec<String>> {
+    let mut sites: HashMap<String, Vec<String>> = HashMap::new();
+    let mut current = String::new();
+    for line in dump.lines() {
+        if let Some(label) = line
+            .strip_suffix(">:")
+            .and_then(|l| l.split_once(" <"))
+            .map(|(_, l)| l)
+        {
+            current = label.to_string();
+            sites.entry(current.clone()).or_default();
+            continue;
+        }
+        let Some(text) = line.splitn(3, '\t').nth(2) else {
+            continue;
+        };
+        let insn = normalize(text);
+        if !insn.is_empty() && !insn.starts_with("nop.") {
+            sites.entry(current.clone()).or_default().push(insn);
+        }
+    }
+    sites
+}
+
+/// How objdump prints each instruction of `texts` (gas assembles them alone first).
+fn canonical(dir: &Path, texts: &[String]) -> HashMap<String, String> {
+    let unique: Vec<&String> = texts
+        .iter()
+        .filter(|t| !t.starts_with("br.call.sptk.many b0=0x"))
+        .collect();
+    let mut source = String::from("\t.text\ncanonical:\n");
+    for t in &unique {
+        fragment(&mut source).unwrap();
+        bundle(&mut source, t).unwrap();
+    }
+    let object = assemble(dir, "canonical", &source);
+    let printed = &listing(&objdump(&object))["canonical"];
+    assert_eq!(printed.len(), unique.len(), "one instruction per bundle");
+    let mut map: HashMap<String, String> = unique
+        .iter()
+        .map(|t| t.to_string())
+        .zip(printed.iter().cloned())
+        .collect();
+    for t in texts
+        .iter()
+        .filter(|t| t.starts_with("br.call.sptk.many b0=0x"))
+    {
+        map.insert(t.clone(), t.replace("b0=0x", "b0="));
+    }
+    map
+}
+
+/// What a site must hold after patching for `target`, as source text: the body if it fits
+/// the site, else a retargeted call (option 2) or the untouched indirect sequence (option 3).
+fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
+    let native: Vec<String> = instructions(d.native).map(|i| elf.resolve(i)).collect();
+    let xen: Option<Vec<String>> = match d.xen {
+        XenBody::Native => Some(native.clone()),
+        XenBody::Nop => Some(vec![]),
+        XenBody::Asm(text) => Some(instructions(text).map(|i| elf.resolve(i)).collect()),
+        XenBody::Hyperprivop(nr) => Some(vec![format!("break.m {nr:#x}")]),
+        XenBody::Call(_) => None,
+    };
+    let body = if target == Target::Native {
+        Some(native)
+    } else {
+        xen
+    };
+    let routine = match (target, d.xen) {
+        (Target::Native, _) | (Target::Xen, XenBody::Native) => format!("pv_native_{}", d.name),
+        _ => format!("pv_xen_{}", d.name),
+    };
+    let slot = format!("pv_slot_{}", d.name);
+    match (body, d.binding) {
+        (Some(b), _) if b.len() * 16 <= d.site_size() => b,
+        (_, Binding::DirectBranch) => {
+            vec![format!("br.call.sptk.many b0={:#x}", elf.symbols[&routine])]
+        }
+        (_, Binding::IndirectBranch) if d.linux_form() => {
+            let mut v = vec![
+                elf.resolve(&format!("movl r2={slot}")),
+                "ld8 r2=[r2]".into(),
+                "mov b7=r2".into(),
+            ];
+            v.extend(
+                [
+                    "mov r17=ip",
+                    "adds r17=64,r17",
+                    "mov b6=r17",
+                    "br.cond.sptk.many b7",
+                ]
+                .map(String::from),
+            );
+            v
+        }
+        (_, Binding::IndirectBranch) => {
+            let mut v = vec![
+                elf.resolve(&format!("movl r2={slot}")),
+                "ld8 r2=[r2]".into(),
+            ];
+            v.extend(["mov b1=r2", "br.call.sptk.many b0=b1"].map(String::from));
+            v
+        }
+        (body, binding) => panic!("{}: no plan for {binding:?} with body {body:?}", d.name),
+    }
+}
+
+fn build(name: &str) -> (PathBuf, Elf) {
+    let dir = scratch(name);
+    let mut text = String::new();
+    pv_runtime::abi::ia64::file::write(&mut text, decls()).unwrap();
+    let object = assemble(&dir, "catalogue", &text);
+    let elf = Elf::load(&link(&dir, &object));
+    (dir, elf)
+}
+
+/// The 14 operations of Linux's ia64 pv_cpu_ops (getreg/setreg as their registers), and the
+/// seed's get_cpuid in every binding.
+const CATALOGUE: [&str; 23] = [
+    "fc",
+    "thash",
+    "get_cpuid",
+    "get_pmd",
+    "ptcga",
+    "get_rr",
+    "set_rr",
+    "set_rr0_to_rr4",
+    "ssm_i",
+    "rsm_i",
+    "get_psr_i",
+    "intrin_local_irq_restore",
+    "get_psr",
+    "get_itc",
+    "get_ivr",
+    "get_tpr",
+    "set_tpr",
+    "eoi",
+    "set_kr0",
+    "get_cpuid_direct",
+    "get_cpuid_indirect",
+    "get_cpuid_indirect_linux",
+    "get_cpuid_call",
+];
+
+#[test]
+fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
+    let names: Vec<&str> = decls().iter().map(|d| d.name).collect();
+    for n in CATALOGUE {
+        assert_eq!(
+            names.iter().filter(|m| **m == n).count(),
+            1,
+            "{n} declared once in {names:?}"
+        );
+    }
+    let (dir, mut elf) = build("catalogue");
+    let original = elf.bytes.clone();
+    let mut patcher = Patcher::new(elf.tables);
+    let dry = patcher.verify(&elf, Target::Native);
+    assert_eq!(
+        dry.refused_total, 0,
+        "every site holds what the engine expects before any write:\n{dry}"
+    );
+    assert_eq!(
+        dry.total().sites,
+        decls().iter().filter(|d| d.binding.has_site()).count()
+    );
+
+    for target in [Target::Native, Target::Xen] {
+        let report = patcher.apply(&mut elf, target);
+        assert_eq!(report.refused_total, 0, "{report}");
+        assert_eq!(report.calls_only, 1, "get_cpuid_call has no site");
+        let path = dir.join(format!("{target:?}.elf"));
+        elf.save(&path);
+        let sites = listing(&objdump(&path));
+        let wanted: Vec<(&Decl, Vec<String>)> = decls()
+            .iter()
+            .filter(|d| d.binding.has_site())
+            .map(|d| (d, intended(&elf, d, target)))
+            .collect();
+        let all: Vec<String> = wanted.iter().flat_map(|(_, w)| w.clone()).collect();
+        let canon = canonical(&dir, &all);
+        for (d, want) in &wanted {
+            let want: Vec<&String> = want.iter().map(|w| &canon[w]).collect();
+            let got = &sites[&format!("pv_site_{}", d.name)];
+            assert_eq!(
+                got.iter().collect::<Vec<_>>(),
+                want,
+                "{} under {target:?}: the intended instructions, then only nops",
+                d.name
+            );
+        }
+        for d in decls() {
+            let slot = elf.symbols[&format!("pv_slot_{}", d.name)];
+            let desc = Descriptor::read(&elf, elf.symbols[&format!("pv_desc_{}", d.name)]).unwrap();
+            let slot_now = u64::from_le_bytes(elf.read(slot, 8).unwrap().try_into().unwrap());
+            assert_eq!(
+                slot_now,
+                desc.routine(target),
+                "{} slot under {target:?}",
+                d.name
+            );
+        }
+        // The seed's own example, spelled out.
+        let expect = if target == Target::Xen {
+            "break.m 0x14"
+        } else {
+            "mov r8=cpuid[r8]"
+        };
+        for n in [
+            "get_cpuid",
+            "get_cpuid_direct",
+            "get_cpuid_indirect",
+            "get_cpuid_indirect_linux",
+        ] {
+            assert_eq!(
+                sites[&format!("pv_site_{n}")],
+                [expect],
+                "{n} under {target:?}"
+            );
+        }
+    }
+    patcher.revert(&mut elf);
+    assert!(
+        elf.bytes == original,
+        "revert restores every byte of the image"
+    );
+}
+
+#[test]
+fn a_tampered_bundle_is_refused_and_left_alone() {
+    let (_dir, mut elf) = build("tamper");
+    let site = elf.symbols["pv_site_get_cpuid_direct"];
+    let mut bytes = elf.read(site, 16).unwrap().to_vec();
+    bytes[7] ^= 0x10;
+    elf.write(site, &bytes).unwrap();
+    let mut patcher = Patcher::new(elf.tables);
+    let report = patcher.apply(&mut elf, Target::Xen);
+    assert_eq!(report.refused_total, 1, "{report}");
+    let refusal = report.refused().next().unwrap();
+    assert_eq!(
+        (refusal.addr as u64, refusal.name.as_str(), refusal.reason),
+        (site, "get_cpuid_direct", Reason::Mismatch)
+    );
+    assert_eq!(elf.read(site, 16).unwrap(), &bytes[..], "untouched");
+    let t = report.total();
+    assert_eq!(
+        t.patched + t.unchanged,
+        t.sites - 1,
+        "every other site is patched: {report}"
+    );
+}
