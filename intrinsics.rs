@@ -239,8 +239,44 @@ pub mod x86_64 {
 /// Xen bodies follow Linux's Xen/ia64 code: hyperprivops (`break.m 0x01`–`0x1a`, operands in
 /// r8, r9, r10, r11, r14) and, for the virtual interrupt flag, the event mask byte whose
 /// address the kernel keeps in `pv_xen_psr_i_addr` (from `mapped_regs.interrupt_mask_addr`).
+#[allow(unexpected_cfgs)]
 pub mod ia64 {
     use pv_macros::pv_intrinsic;
+
+    /// Linux's `getreg(reg)` with the register number a compile-time constant, as Linux
+    /// required (`BUILD_BUG_ON(!__builtin_constant_p(reg))`): each number selects its own
+    /// intrinsic, and so its own patch site. A number pv has no intrinsic for does not compile.
+    #[cfg(target_arch = "ia64")]
+    pub fn getreg<const REG: u16>() -> u64 {
+        const {
+            assert!(
+                matches!(REG, REG_PSR | REG_AR_ITC | REG_CR_IVR | REG_CR_TPR),
+                "no pv getreg for this register"
+            )
+        };
+        match REG {
+            REG_PSR => get_psr(),
+            REG_AR_ITC => get_itc(),
+            REG_CR_IVR => get_ivr(),
+            _ => get_tpr(),
+        }
+    }
+
+    /// Linux's `setreg(reg, value)`, the register number a compile-time constant.
+    #[cfg(target_arch = "ia64")]
+    pub fn setreg<const REG: u16>(value: u64) {
+        const {
+            assert!(
+                matches!(REG, REG_AR_KR0 | REG_CR_TPR | REG_CR_EOI),
+                "no pv setreg for this register"
+            )
+        };
+        match REG {
+            REG_AR_KR0 => set_kr0(value),
+            REG_CR_TPR => set_tpr(value),
+            _ => eoi(),
+        }
+    }
 
     /// `_IA64_REG_PSR`: the register numbers of Linux's getreg/setreg.
     pub const REG_PSR: u16 = 1019;

@@ -174,7 +174,7 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
         XenBody::Nop => Some(vec![]),
         XenBody::Asm(text) => Some(instructions(text).map(|i| elf.resolve(i)).collect()),
         XenBody::Hyperprivop(nr) => Some(vec![format!("break.m {nr:#x}")]),
-        XenBody::Call(_) => None,
+        XenBody::Call(_) | XenBody::Hypercall(..) => None,
     };
     let body = if target == Target::Native {
         Some(native)
@@ -362,5 +362,51 @@ fn a_tampered_bundle_is_refused_and_left_alone() {
         t.patched + t.unchanged,
         t.sites - 1,
         "every other site is patched: {report}"
+    );
+}
+
+#[test]
+fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
+    use pv_runtime::abi::ia64::asm::{Form, HypercallArg};
+    let block = Decl {
+        name: "block",
+        module: "test",
+        binding: Binding::DirectBranch,
+        form: Form::Seed,
+        args: &[8],
+        carrier: Some(8),
+        clobbers: 1 << 32,
+        native: "nop.m 0",
+        xen: XenBody::Hypercall(29, &[HypercallArg::Const(1), HypercallArg::Reg(8)]),
+    };
+    let dir = scratch("hypercall");
+    let mut text = String::new();
+    pv_runtime::abi::ia64::file::write(&mut text, &[block]).unwrap();
+    let mut elf = Elf::load(&link(&dir, &assemble(&dir, "hypercall", &text)));
+    let routine = &listing(&objdump(&dir.join("hypercall.elf")))["pv_xen_block"];
+    assert!(
+        routine.contains(&"break.m 0x1000".to_string()),
+        "{routine:?}"
+    );
+    assert!(
+        routine.contains(&"movl r2=0x1d".to_string()),
+        "sched_op in r2: {routine:?}"
+    );
+    let mut patcher = Patcher::new(elf.tables);
+    let report = patcher.apply(&mut elf, Target::Xen);
+    assert_eq!(
+        (report.refused_total, report.total().patched),
+        (0, 1),
+        "{report}"
+    );
+    let path = dir.join("xen.elf");
+    elf.save(&path);
+    let site = &listing(&objdump(&path))["pv_site_block"];
+    assert_eq!(
+        site,
+        &[format!(
+            "br.call.sptk.many b0={:x}",
+            elf.symbols["pv_xen_block"]
+        )]
     );
 }

@@ -24,6 +24,17 @@ pub enum XenBody<'a> {
     Hyperprivop(u32),
     /// A C function, called by the Xen routine (never copied into a site).
     Call(&'a str),
+    /// A hypercall, `break 0x1000` with its number in r2, made by the Xen routine: Xen reads
+    /// the arguments from the routine's own frame (r32-r36), so it is never copied into a site.
+    Hypercall(u32, &'a [HypercallArg]),
+}
+
+/// An argument of an ia64 hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HypercallArg {
+    /// The value of a contract register (mask bit).
+    Reg(u8),
+    Const(u64),
 }
 
 /// Option 3's two call-site forms on ia64.
@@ -61,6 +72,7 @@ pub mod kind {
     pub const NOP: u32 = 1;
     pub const ASM: u32 = 2;
     pub const HYPERPRIVOP: u32 = 3;
+    /// A routine that calls: a C function or a hypercall.
     pub const CALL: u32 = 4;
 }
 
@@ -149,7 +161,7 @@ impl Decl<'_> {
             XenBody::Nop => Some(Ok(())),
             XenBody::Asm(text) => Some(bundles(w, text)),
             XenBody::Hyperprivop(nr) => Some(bundle(w, &hex("break.m ", nr))),
-            XenBody::Call(_) => None,
+            XenBody::Call(_) | XenBody::Hypercall(..) => None,
         }
     }
 
@@ -160,7 +172,7 @@ impl Decl<'_> {
             XenBody::Nop => Some(0),
             XenBody::Asm(text) => Some(size(text)),
             XenBody::Hyperprivop(_) => Some(16),
-            XenBody::Call(_) => None,
+            XenBody::Call(_) | XenBody::Hypercall(..) => None,
         }
     }
 
@@ -171,7 +183,7 @@ impl Decl<'_> {
             XenBody::Nop => kind::NOP,
             XenBody::Asm(_) => kind::ASM,
             XenBody::Hyperprivop(_) => kind::HYPERPRIVOP,
-            XenBody::Call(_) => kind::CALL,
+            XenBody::Call(_) | XenBody::Hypercall(..) => kind::CALL,
         }
     }
 

@@ -3,7 +3,9 @@
 //! block, and a copy of its Xen body. Assemble with `as -x`, link with `ld --no-relax` (ld
 //! otherwise turns in-range `brl` into `br`).
 
-use super::asm::{Decl, Symbols, XenBody, bundle, bundle_fmt, bundles, concat, desc, fragment};
+use super::asm::{
+    Decl, HypercallArg, Symbols, XenBody, bundle, bundle_fmt, bundles, concat, desc, fragment,
+};
 use crate::Binding;
 use core::fmt::{self, Display, Write};
 
@@ -185,6 +187,11 @@ fn routines(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
             thunk(w, d, path.rsplit("::").next().unwrap_or(path))?;
             proc_end(w, &xen)?;
         }
+        XenBody::Hypercall(nr, args) => {
+            proc_start(w, &xen)?;
+            hypercall(w, nr, args)?;
+            proc_end(w, &xen)?;
+        }
         _ => {
             proc_start(w, &xen)?;
             d.xen_text(w).unwrap_or(Ok(()))?;
@@ -257,6 +264,25 @@ fn thunk(w: &mut impl Write, d: &Decl, function: &str) -> fmt::Result {
     }
     bundle(w, "mov b0=r33")?;
     bundle(w, "mov ar.pfs=r32")?;
+    bundle(w, "br.ret.sptk.many b0")
+}
+
+/// The Xen routine that makes a hypercall: a frame whose first five locals (r32-r36) are the
+/// arguments Xen reads, the number in r2 (saved and restored around), `break 0x1000`, the
+/// result in r8.
+fn hypercall(w: &mut impl Write, nr: u32, args: &[HypercallArg]) -> fmt::Result {
+    bundle(w, "alloc r37=ar.pfs,0,7,0,0")?;
+    bundle(w, "mov r38=r2")?;
+    for (i, a) in args.iter().enumerate() {
+        match a {
+            HypercallArg::Reg(bit) => bundle_fmt(w, format_args!("mov r{}=r{bit}", 32 + i))?,
+            HypercallArg::Const(v) => bundle_fmt(w, format_args!("movl r{}={v:#x}", 32 + i))?,
+        }
+    }
+    bundle_fmt(w, format_args!("movl r2={nr:#x}"))?;
+    bundle(w, "break.m 0x1000")?;
+    bundle(w, "mov r2=r38")?;
+    bundle(w, "mov ar.pfs=r37")?;
     bundle(w, "br.ret.sptk.many b0")
 }
 

@@ -116,12 +116,12 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
                 errors.push(Error::custom(format!("hyperprivop `{}` {says}; the declaration disagrees", h.name)).with_span(span));
             }
         }
-        Xen::Hypercall { call, span, .. } => errors.push(
-            Error::custom(format!(
-                "Xen/ia64 hypercalls (`break 0x1000`, number in r2) take their arguments in stacked registers, \
-                 which a pv routine cannot allocate: use `xen = hyperprivop(...)` or `xen = call(...)` for `{}`",
-                call.name
-            ))
+        Xen::Hypercall { span, .. } if intr.binding == Binding::InlinePatch || form == Form::Linux => errors.push(
+            Error::custom(
+                "a Xen/ia64 hypercall (`break 0x1000`, number in r2) takes its arguments in stacked registers \
+                 r32-r36, which only a routine entered with `br.call` can allocate: use option 2, option 3 in \
+                 the seed's form, or option 4",
+            )
             .with_span(span),
         ),
         Xen::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => errors.push(

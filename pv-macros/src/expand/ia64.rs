@@ -6,7 +6,7 @@
 use crate::check::Contract;
 use crate::model::{Intrinsic, Xen};
 use proc_macro2::TokenStream;
-use pv_abi::ia64::asm::{Decl, Form, Symbols, XenBody};
+use pv_abi::ia64::asm::{Decl, Form, HypercallArg, Symbols, XenBody};
 use quote::quote;
 
 /// Placeholders that survive brace escaping and become `asm!` operands.
@@ -20,6 +20,16 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         Xen::Asm(s) => Some(s.value()),
         _ => None,
     };
+    let hypercall_args: Vec<HypercallArg> = match &intr.xen {
+        Xen::Hypercall { args, .. } => args
+            .iter()
+            .map(|a| match a {
+                crate::model::HypercallArg::Param(i) => HypercallArg::Reg(c.args[*i]),
+                crate::model::HypercallArg::Const(v) => HypercallArg::Const(*v),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let call_path = match &intr.xen {
         Xen::Call(p) => Some(quote!(#p).to_string().replace(' ', "")),
         _ => None,
@@ -30,8 +40,7 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         Xen::Asm(_) => XenBody::Asm(xen_text.as_deref().unwrap_or("")),
         Xen::Hyperprivop(h, _) => XenBody::Hyperprivop(h.nr),
         Xen::Call(_) => XenBody::Call(call_path.as_deref().unwrap_or("")),
-        // Rejected by the ia64 checks; kept total.
-        Xen::Hypercall { .. } => XenBody::Nop,
+        Xen::Hypercall { call, .. } => XenBody::Hypercall(call.nr, &hypercall_args),
     };
     let name = intr.name().to_string();
     let form = if intr.linux_form.is_some() {
@@ -103,6 +112,17 @@ fn data(d: &Decl) -> TokenStream {
         XenBody::Asm(t) => quote!(Asm(#t)),
         XenBody::Hyperprivop(nr) => quote!(Hyperprivop(#nr)),
         XenBody::Call(path) => quote!(Call(#path)),
+        XenBody::Hypercall(nr, args) => {
+            let args = args.iter().map(|a| match a {
+                HypercallArg::Reg(bit) => {
+                    quote!(::pv_runtime::abi::ia64::asm::HypercallArg::Reg(#bit))
+                }
+                HypercallArg::Const(v) => {
+                    quote!(::pv_runtime::abi::ia64::asm::HypercallArg::Const(#v))
+                }
+            });
+            quote!(Hypercall(#nr, &[#(#args),*]))
+        }
     };
     quote! {
         ::pv_runtime::arch::ia64::Decl {
