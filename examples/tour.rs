@@ -157,7 +157,39 @@ fn calls_between(before: &hv::State, after: &hv::State) -> String {
     }
 }
 
+/// Where this executable's file is mapped (its file addresses start there), from
+/// `/proc/self/maps`.
+fn load_base() -> usize {
+    let exe = std::env::current_exe().expect("own path");
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    maps.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[2] == "00000000" && std::path::Path::new(f[5]) == exe)
+                .then(|| usize::from_str_radix(f[0].split('-').next()?, 16).ok())
+                .flatten()
+        })
+        .expect("the executable's first mapping")
+}
+
+/// `tour --sites`: the sites the runtime finds, as file addresses, for comparison with
+/// `pv-sites` on this file.
+fn print_sites() {
+    let base = load_base();
+    for s in sites() {
+        println!(
+            "{:#x} {}::{}",
+            s.addr() - base,
+            s.intrinsic.module,
+            s.intrinsic.name
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--sites") {
+        return print_sites();
+    }
     println!(
         "== 1. declared intrinsics ({} linked)",
         pv_runtime::intrinsics().len()

@@ -9,7 +9,7 @@
 use crate::arch::x86_64 as codec;
 use crate::ops::{Intrinsic, Routine, XenKind, intrinsics};
 use crate::report::{Outcome, Report};
-use crate::site::{Site, sites};
+use crate::site::{RawRecord, Site, sites};
 use crate::writer::TextWriter;
 use core::ops::Deref;
 use pv_abi::record::MAX_SITE_LEN;
@@ -140,32 +140,63 @@ impl Bytes {
     }
 }
 
-/// The bytes `site` holds in `state`.
-pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
-    let r = &site.record;
+/// What a site's bytes are to be: as compiled (a call of the native routine or through the
+/// slot, or the native body), or patched (the `inline` bytes if they fit, else a call of
+/// `routine`).
+#[derive(Clone, Copy, Debug)]
+pub enum Shape<'b> {
+    Original {
+        native: u64,
+        slot: u64,
+    },
+    Patched {
+        routine: u64,
+        inline: Option<&'b [u8]>,
+    },
+}
+
+/// The bytes of the x86_64 site `r` (whose native body is `body`) in `shape`: one function
+/// for the live engine and for tools reading a file.
+pub fn encode(r: &RawRecord, body: &[u8], shape: Shape) -> Result<Bytes, PlanError> {
     if r.arch != Arch::X86_64 {
         return Err(PlanError::Arch(r.arch));
     }
-    let (at, len) = (site.addr(), r.len);
-    let call = |target: Routine| {
+    let (at, len) = (r.site as usize, r.len);
+    let call = |target: u64| {
         codec::call_rel32(at, target as usize)
             .ok_or(PlanError::OutOfRange)
             .and_then(|c| Bytes::padded(&c, len))
     };
-    match state {
-        State::Original => match r.binding {
-            Binding::InlinePatch => Bytes::padded(site.native_body(), len),
-            Binding::DirectBranch => call(site.intrinsic.native),
-            Binding::IndirectBranch => codec::call_rip(at, site.intrinsic.slot.addr())
+    match shape {
+        Shape::Original { native, slot } => match r.binding {
+            Binding::InlinePatch => Bytes::padded(body, len),
+            Binding::DirectBranch => call(native),
+            Binding::IndirectBranch => codec::call_rip(at, slot as usize)
                 .ok_or(PlanError::OutOfRange)
                 .and_then(|c| Bytes::padded(&c, len)),
             Binding::IndirectCall => Err(PlanError::NoSite),
         },
-        State::Patched(target) => match target.inline(site) {
+        Shape::Patched { routine, inline } => match inline {
             Some(body) if body.len() <= len => Bytes::padded(body, len),
-            _ => call(target.routine(site.intrinsic)),
+            _ => call(routine),
         },
     }
+}
+
+/// The bytes `site` holds in `state`.
+pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
+    let i = site.intrinsic;
+    let shape = match state {
+        State::Original => Shape::Original {
+            native: i.native as usize as u64,
+            slot: i.slot.addr() as u64,
+        },
+        State::Patched(target) => Shape::Patched {
+            routine: target.routine(i) as usize as u64,
+            inline: target.inline(site),
+        },
+    };
+    encode(&site.record, site.native_body(), shape)
 }
 
 /// What a transition does to one site.

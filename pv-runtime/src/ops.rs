@@ -32,7 +32,9 @@ pub enum XenKind {
     Call,
 }
 
-/// One intrinsic: everything the engine and tools need to know of a declaration.
+/// One intrinsic: everything the engine and tools need to know of a declaration. `repr(C)`,
+/// so that a tool reading a binary finds the routine fields at `offset_of!` offsets.
+#[repr(C)]
 pub struct Intrinsic {
     pub name: &'static str,
     /// `module_path!()` of the declaration.

@@ -44,6 +44,8 @@ pub struct RawRecord {
     pub probe: bool,
     /// All flag bits (`pv_abi::record::FLAG_*`).
     pub flags: u8,
+    /// The intrinsic's Xen kind (`pv_abi::record::xen_kind`), from the flags.
+    pub xen_kind: u8,
     pub arch: Arch,
     pub binding: Binding,
     pub len: usize,
@@ -86,6 +88,7 @@ impl RawRecord {
             at,
             probe: bytes[offset::FLAGS] & record::FLAG_PROBE != 0,
             flags: bytes[offset::FLAGS],
+            xen_kind: bytes[offset::FLAGS] >> record::XEN_KIND_SHIFT & 0b111,
             arch,
             binding,
             len: len as usize,

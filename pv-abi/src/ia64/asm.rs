@@ -66,16 +66,6 @@ pub struct Decl<'a> {
     pub xen: XenBody<'a>,
 }
 
-/// Xen kind codes in the descriptor block.
-pub mod kind {
-    pub const NATIVE: u32 = 0;
-    pub const NOP: u32 = 1;
-    pub const ASM: u32 = 2;
-    pub const HYPERPRIVOP: u32 = 3;
-    /// A routine that calls: a C function or a hypercall.
-    pub const CALL: u32 = 4;
-}
-
 /// Layout of the descriptor block the `.S` writer emits per declaration into the
 /// `pv_intrinsics` section (the `desc` field of its records points at it). Addresses are
 /// absolute: ia64 images are linked at a fixed address.
@@ -176,14 +166,15 @@ impl Decl<'_> {
         }
     }
 
-    /// The Xen kind code of the descriptor block.
-    pub fn xen_kind(&self) -> u32 {
+    /// The Xen kind code (`crate::record::xen_kind`).
+    pub fn xen_kind(&self) -> u8 {
+        use crate::record::xen_kind::*;
         match self.xen {
-            XenBody::Native => kind::NATIVE,
-            XenBody::Nop => kind::NOP,
-            XenBody::Asm(_) => kind::ASM,
-            XenBody::Hyperprivop(_) => kind::HYPERPRIVOP,
-            XenBody::Call(_) | XenBody::Hypercall(..) => kind::CALL,
+            XenBody::Native => NATIVE,
+            XenBody::Nop => NOP,
+            XenBody::Asm(_) => ASM,
+            XenBody::Hyperprivop(_) => HYPERCALL,
+            XenBody::Call(_) | XenBody::Hypercall(..) => CALL,
         }
     }
 

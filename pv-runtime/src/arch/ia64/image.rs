@@ -16,7 +16,8 @@ use crate::engine::PlanError;
 use crate::report::{Outcome, Report};
 use crate::site::{RawRecord, RecordError};
 use pv_abi::Binding;
-use pv_abi::ia64::asm::{desc, kind};
+use pv_abi::ia64::asm::desc;
+use pv_abi::record::xen_kind as kind;
 use pv_abi::record::{self, FLAG_IA64_LINUX_FORM};
 
 /// The memory of an image: what the engine reads and writes.
@@ -59,7 +60,7 @@ pub struct Descriptor {
     pub slot: u64,
     pub xen_body: u64,
     pub xen_len: u32,
-    pub xen_kind: u32,
+    pub xen_kind: u8,
     pub name: u64,
     pub binding: Option<Binding>,
 }
@@ -80,7 +81,7 @@ impl Descriptor {
             slot: word(desc::SLOT),
             xen_body: word(desc::XEN_BODY),
             xen_len: half(desc::XEN_LEN),
-            xen_kind: half(desc::XEN_KIND),
+            xen_kind: half(desc::XEN_KIND) as u8,
             name: word(desc::NAME),
             binding: Binding::from_number(b[desc::BINDING]),
         })
@@ -199,7 +200,7 @@ pub fn bytes(
     let body: Option<&[u8]> = match (target, d.xen_kind) {
         (Target::Native, _) | (Target::Xen, kind::NATIVE) => Some(native_body),
         (Target::Xen, kind::NOP) => Some(&[]),
-        (Target::Xen, kind::ASM | kind::HYPERPRIVOP) => Some(
+        (Target::Xen, kind::ASM | kind::HYPERCALL) => Some(
             mem.read(d.xen_body, d.xen_len as usize)
                 .ok_or(PlanError::Unreadable)?,
         ),
