@@ -7,6 +7,7 @@
 //! (option 1), the rest through direct (option 2) or indirect (option 3) calls, and rare
 //! configuration through plain C calls (option 4).
 #![no_std]
+#![warn(missing_docs)]
 
 pub use pv_runtime;
 
@@ -19,9 +20,13 @@ pub mod x86_64 {
     #[repr(C)]
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     pub struct CpuidRegs {
+        /// eax: the leaf on input.
         pub eax: u32,
+        /// ebx: output only.
         pub ebx: u32,
+        /// ecx: the subleaf on input.
         pub ecx: u32,
+        /// edx: output only.
         pub edx: u32,
     }
 
@@ -278,12 +283,17 @@ pub mod ia64 {
         }
     }
 
-    /// `_IA64_REG_PSR`: the register numbers of Linux's getreg/setreg.
+    /// `_IA64_REG_PSR`: the processor status register (getreg).
     pub const REG_PSR: u16 = 1019;
+    /// `_IA64_REG_AR_KR0`: kernel register ar.k0 (setreg).
     pub const REG_AR_KR0: u16 = 3072;
+    /// `_IA64_REG_AR_ITC`: the interval time counter ar.itc (getreg).
     pub const REG_AR_ITC: u16 = 3116;
+    /// `_IA64_REG_CR_IVR`: the interrupt vector register cr.ivr (getreg).
     pub const REG_CR_IVR: u16 = 4161;
+    /// `_IA64_REG_CR_TPR`: the task priority register cr.tpr (getreg and setreg).
     pub const REG_CR_TPR: u16 = 4162;
+    /// `_IA64_REG_CR_EOI`: the end-of-interrupt register cr.eoi (setreg).
     pub const REG_CR_EOI: u16 = 4163;
 
     // Paravirtualized for correctness: wrong, not trapping, at PL != 0.

@@ -410,3 +410,24 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
         )]
     );
 }
+
+#[test]
+fn records_carry_the_xen_kind() {
+    let (_dir, elf) = build("records");
+    let kinds: HashMap<String, u8> = pv_runtime::arch::ia64::image::records(&elf, &elf.tables)
+        .map(|r| r.unwrap())
+        .map(|r| {
+            (
+                Descriptor::read(&elf, r.desc)
+                    .unwrap()
+                    .name(&elf)
+                    .to_string(),
+                r.xen_kind,
+            )
+        })
+        .collect();
+    use pv_runtime::abi::record::xen_kind::*;
+    assert_eq!(kinds["get_cpuid"], HYPERCALL, "a hyperprivop");
+    assert_eq!(kinds["get_itc"], NATIVE);
+    assert_eq!(kinds["rsm_i"], ASM);
+}

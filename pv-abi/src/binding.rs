@@ -97,6 +97,7 @@ impl Binding {
 /// adds to every site's clobbers, and how the site may be patched.
 #[derive(Clone, Copy, Debug)]
 pub struct BindingAbi {
+    /// The binding these properties describe.
     pub binding: Binding,
     /// The site as compiled.
     pub site: &'static str,

@@ -3,6 +3,7 @@
 //!
 //! Nothing here runs or allocates: register files, binding properties, the site-record layout,
 //! nop encodings and Xen hypercall numbers are plain `const` tables.
+#![warn(missing_docs)]
 #![no_std]
 
 pub mod binding;

@@ -62,17 +62,30 @@ pub const MAX_SITE_LEN: usize = 64;
 
 /// Field offsets, named once for the emitter, the runtime and tools.
 pub mod offset {
+    /// Magic `"pv"` (2 bytes).
     pub const MAGIC: usize = 0;
+    /// Layout version (1 byte).
     pub const VERSION: usize = 2;
+    /// Flags: probe, ia64 Linux form, Xen kind (1 byte).
     pub const FLAGS: usize = 3;
+    /// Arch code (1 byte).
     pub const ARCH: usize = 4;
+    /// Binding, as the RFC option number (1 byte).
     pub const BINDING: usize = 5;
+    /// Site length in bytes (1 byte).
     pub const LEN: usize = 6;
+    /// Length of the native body copy (1 byte).
     pub const REPL_LEN: usize = 7;
+    /// Site address, PC-relative (8 bytes).
     pub const SITE: usize = 8;
+    /// Native body copy in `pv_repl`, PC-relative (8 bytes).
     pub const REPL: usize = 16;
+    /// Intrinsic descriptor, PC-relative (8 bytes).
     pub const DESC: usize = 24;
+    /// Registers the site reads, arch register mask (8 bytes).
     pub const USES: usize = 32;
+    /// Registers the site defines: result and argument 0 (8 bytes).
     pub const DEFS: usize = 40;
+    /// Registers the site may clobber (8 bytes).
     pub const CLOBBERS: usize = 48;
 }

@@ -31,7 +31,9 @@ pub struct Reg {
     pub name: &'static str,
     /// Mask bit (hardware encoding for general registers).
     pub bit: u8,
+    /// What the register may be used for.
     pub class: Class,
+    /// Who preserves it across a C call; for reserved registers, why.
     pub saved: Saved,
 }
 

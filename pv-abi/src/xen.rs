@@ -4,8 +4,11 @@
 /// One hypercall: name as written in `xen = hypercall(name, ...)`, number, argument count.
 #[derive(Clone, Copy, Debug)]
 pub struct Hypercall {
+    /// Name as written in `xen = hypercall(name, ...)`.
     pub name: &'static str,
+    /// Hypercall number (`__HYPERVISOR_*`).
     pub nr: u32,
+    /// Number of arguments the hypercall takes.
     pub args: u8,
 }
 
@@ -79,41 +82,59 @@ pub const EMULATE_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
 
 /// `sched_op` commands.
 pub mod sched {
+    /// `SCHEDOP_yield`: give up the CPU, stay runnable.
     pub const YIELD: u64 = 0;
+    /// `SCHEDOP_block`: block until an event arrives (halt with interrupts enabled).
     pub const BLOCK: u64 = 1;
+    /// `SCHEDOP_shutdown`: shut the domain down.
     pub const SHUTDOWN: u64 = 2;
 }
 /// `mmuext_op` commands.
 pub mod mmuext {
+    /// `MMUEXT_NEW_BASEPTR`: load a new page-table base (cr3 write).
     pub const NEW_BASEPTR: u32 = 5;
+    /// `MMUEXT_TLB_FLUSH_LOCAL`: flush this vCPU's TLB.
     pub const TLB_FLUSH_LOCAL: u32 = 6;
+    /// `MMUEXT_INVLPG_LOCAL`: flush one linear address from this vCPU's TLB.
     pub const INVLPG_LOCAL: u32 = 7;
+    /// `MMUEXT_FLUSH_CACHE`: write back and invalidate caches (wbinvd).
     pub const FLUSH_CACHE: u32 = 12;
 }
 /// `console_io` commands.
 pub mod console {
+    /// `CONSOLEIO_write`: write bytes to the Xen console.
     pub const WRITE: u64 = 0;
+    /// `CONSOLEIO_read`: read bytes from the Xen console.
     pub const READ: u64 = 1;
 }
 /// `vcpu_op` commands.
 pub mod vcpu {
+    /// `VCPUOP_down`: take the vCPU offline.
     pub const DOWN: u64 = 2;
 }
 /// `set_segment_base` selectors.
 pub mod segbase {
+    /// `SEGBASE_FS`: the fs base.
     pub const FS: u64 = 0;
+    /// `SEGBASE_GS_USER`: the user-mode gs base.
     pub const GS_USER: u64 = 1;
+    /// `SEGBASE_GS_KERNEL`: the kernel-mode gs base.
     pub const GS_KERNEL: u64 = 2;
 }
 /// `platform_op` `XENPF_resource_op`: MSR access.
 pub mod platform {
+    /// `XENPF_INTERFACE_VERSION`, checked by Xen in every `platform_op`.
     pub const INTERFACE_VERSION: u32 = 0x0300_0001;
+    /// `XENPF_resource_op`: the `platform_op` command for MSR access.
     pub const RESOURCE_OP: u32 = 61;
+    /// `XEN_RESOURCE_OP_MSR_READ`: a resource entry that reads an MSR.
     pub const MSR_READ: u32 = 0;
+    /// `XEN_RESOURCE_OP_MSR_WRITE`: a resource entry that writes an MSR.
     pub const MSR_WRITE: u32 = 1;
 }
 /// `xen_version` commands.
 pub mod version {
+    /// `XENVER_version`: the Xen version, major in the high 16 bits.
     pub const VERSION: u64 = 0;
 }
 

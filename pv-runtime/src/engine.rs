@@ -36,6 +36,7 @@ pub enum Target<'a> {
 }
 
 impl Target<'_> {
+    /// The target's name, for reports.
     pub fn name(&self) -> &str {
         match self {
             Target::Native => "native",
@@ -145,12 +146,18 @@ impl Bytes {
 /// `routine`).
 #[derive(Clone, Copy, Debug)]
 pub enum Shape<'b> {
+    /// As compiled.
     Original {
+        /// Address of the native routine (option 2 calls it).
         native: u64,
+        /// Address of the ops slot (option 3 calls through it).
         slot: u64,
     },
+    /// Patched for a target.
     Patched {
+        /// Address of the routine the target installs.
         routine: u64,
+        /// Bytes to place instead of a call, if the target runs a fixed sequence.
         inline: Option<&'b [u8]>,
     },
 }
@@ -202,11 +209,13 @@ pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
 /// What a transition does to one site.
 #[derive(Clone, Copy)]
 pub struct SitePlan {
+    /// The site being planned.
     pub site: Site,
     /// The bytes the site must hold now.
     pub expected: Result<Bytes, PlanError>,
     /// The bytes it will hold.
     pub new: Result<Bytes, PlanError>,
+    /// What the transition does to the site.
     pub outcome: Outcome,
 }
 
@@ -248,6 +257,7 @@ impl<'a> Patcher<'a> {
         }
     }
 
+    /// The state the engine believes the sites are in.
     pub fn state(&self) -> State<'a> {
         self.state
     }

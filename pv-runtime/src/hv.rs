@@ -3,7 +3,7 @@
 //!
 //! [`Hypervisor::install`] fills the hypercall page (through [`RemapWriter`], like any other
 //! text) with entries that load the hypercall number and jump to a common entry, which calls
-//! [`dispatch`] with the Xen argument registers. It registers a `vcpu_info` and a `SIGILL`
+//! `dispatch` with the Xen argument registers. It registers a `vcpu_info` and a `SIGILL`
 //! handler that emulates `XEN_EMULATE_PREFIX cpuid`. The virtual CPU state it keeps and the
 //! calls it counts are read with [`state`]. Dropping the guard restores the previous `SIGILL`
 //! handler and unregisters the `vcpu_info`; the page stays filled.
@@ -23,23 +23,35 @@ pub struct State {
     pub hypercalls: BTreeMap<u32, u64>,
     /// `cpuid`s emulated through `XEN_EMULATE_PREFIX`.
     pub emulated_cpuid: u64,
+    /// cr3 as set by `mmuext_op(MMUEXT_NEW_BASEPTR)` (frame number shifted back).
     pub cr3: u64,
     /// cr0.TS as set by `fpu_taskswitch`.
     pub fpu_ts: bool,
+    /// MSRs written through `XENPF_resource_op`, by index; reads of others give 0.
     pub msrs: BTreeMap<u32, u64>,
+    /// fs base from `set_segment_base(SEGBASE_FS)`.
     pub fs_base: u64,
+    /// Kernel gs base from `set_segment_base(SEGBASE_GS_KERNEL)`.
     pub gs_base_kernel: u64,
+    /// User gs base from `set_segment_base(SEGBASE_GS_USER)`.
     pub gs_base_user: u64,
+    /// Bytes written with `console_io(CONSOLEIO_write)`.
     pub console: Vec<u8>,
     /// (vector, cs, handler) from the last `set_trap_table`s.
     pub traps: Vec<(u8, u16, u64)>,
     /// (first frame, entries) of the last `set_gdt`.
     pub gdt: (u64, u64),
+    /// `MMUEXT_TLB_FLUSH_LOCAL` operations.
     pub tlb_flushes: u64,
+    /// Addresses of `MMUEXT_INVLPG_LOCAL` operations, in order.
     pub invlpg: Vec<u64>,
+    /// `MMUEXT_FLUSH_CACHE` operations.
     pub cache_flushes: u64,
+    /// `sched_op(SCHEDOP_block)` calls.
     pub blocks: u64,
+    /// `sched_op(SCHEDOP_yield)` calls.
     pub yields: u64,
+    /// Whether `vcpu_op(VCPUOP_down)` took the vCPU down.
     pub vcpu_down: bool,
 }
 

@@ -3,8 +3,9 @@
 //! hypercall ABI and the guest side of Xen's PV idioms.
 //!
 //! With feature `std`, [`writer::RemapWriter`] patches a running process without ever mapping
-//! text writable and executable; with feature `hv`, [`hv`] is an in-process test hypervisor
+//! text writable and executable; with feature `hv`, module `hv` is an in-process test hypervisor
 //! that speaks the Xen hypercall ABI.
+#![warn(missing_docs)]
 #![no_std]
 
 #[cfg(any(feature = "std", test))]

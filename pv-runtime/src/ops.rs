@@ -12,8 +12,11 @@ pub type Routine = unsafe extern "C" fn();
 /// Registers as masks (`pv_abi::x86_64` bits): what a site reads, defines and may clobber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Contract {
+    /// Registers the site reads: its argument registers.
     pub uses: u64,
+    /// Registers the site writes as its result (`reg`; rax for option 4).
     pub defs: u64,
+    /// Registers the site may clobber, flags included.
     pub clobbers: u64,
 }
 
@@ -36,13 +39,17 @@ pub enum XenKind {
 /// so that a tool reading a binary finds the routine fields at `offset_of!` offsets.
 #[repr(C)]
 pub struct Intrinsic {
+    /// The declared function's name.
     pub name: &'static str,
     /// `module_path!()` of the declaration.
     pub module: &'static str,
+    /// Architecture of the declaration.
     pub arch: Arch,
+    /// How call sites reach the intrinsic.
     pub binding: Binding,
     /// The contract callers see (the C ABI for option 4).
     pub contract: Contract,
+    /// How Xen implements it.
     pub xen_kind: XenKind,
     /// The native routine (option 4: its C-ABI adapter).
     pub native: Routine,
@@ -63,6 +70,7 @@ pub struct Slot(UnsafeCell<Routine>);
 unsafe impl Sync for Slot {}
 
 impl Slot {
+    /// A slot holding `routine`; the macro starts every slot at the native routine.
     pub const fn new(routine: Routine) -> Self {
         Slot(UnsafeCell::new(routine))
     }

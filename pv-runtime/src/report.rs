@@ -22,17 +22,24 @@ pub enum Outcome {
 /// Sites of one binding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Sites of this binding.
     pub sites: usize,
+    /// Sites written with new bytes.
     pub patched: usize,
+    /// Sites that already held the new bytes.
     pub unchanged: usize,
+    /// Sites refused and left untouched.
     pub refused: usize,
 }
 
 /// Why a site or record was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
+    /// The site held neither the expected nor the new bytes.
     Mismatch,
+    /// No bytes could be computed for the site.
     Plan(PlanError),
+    /// The record itself could not be read.
     Record(RecordError),
 }
 
@@ -44,6 +51,7 @@ pub struct Name {
 }
 
 impl Name {
+    /// Keeps `name`, truncated to 32 bytes at a character boundary.
     pub fn new(name: &str) -> Name {
         let mut end = name.len().min(32);
         while !name.is_char_boundary(end) {
@@ -57,6 +65,7 @@ impl Name {
         }
     }
 
+    /// The kept name.
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("?")
     }
@@ -77,9 +86,11 @@ impl PartialEq<&str> for Name {
 /// One refused site (or unusable record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// Address of the site, or of the record when that could not be read.
     pub addr: usize,
     /// The intrinsic, when the record could be read.
     pub name: Name,
+    /// Why it was refused.
     pub reason: Reason,
 }
 
@@ -96,15 +107,22 @@ pub struct Report {
     pub probes: usize,
     /// Option 4 intrinsics: no site, only their slot switches.
     pub calls_only: usize,
+    /// Bytes written into sites.
     pub bytes_written: usize,
+    /// Text pages whose contents changed, as the writer counts them.
     pub pages: usize,
+    /// Protection or mapping changes the writer made.
     pub protection_calls: usize,
+    /// Slots that now hold a different routine.
     pub slots_switched: usize,
+    /// The first `NAMED_REFUSALS` refusals.
     pub refusals: [Option<Refusal>; NAMED_REFUSALS],
+    /// Every refusal, named or not.
     pub refused_total: usize,
 }
 
 impl Report {
+    /// An empty report for a transition to `target`.
     pub fn new(target: &str) -> Self {
         Report {
             target: Name::new(target),

@@ -12,7 +12,9 @@ pub enum RecordError {
     Magic(u16),
     /// A record version this runtime does not know.
     Version(u8),
+    /// An arch code pv does not know.
     Arch(u8),
+    /// A binding byte that is not an RFC option number.
     Binding(u8),
     /// Longer than the engine's site buffer.
     TooLong(u8),
@@ -40,21 +42,33 @@ impl core::fmt::Display for RecordError {
 /// record's own address (`at`), so it works on a live image and on a file alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawRecord {
+    /// Address of the record itself.
     pub at: u64,
+    /// Whether this is the intrinsic's self-test probe site.
     pub probe: bool,
     /// All flag bits (`pv_abi::record::FLAG_*`).
     pub flags: u8,
     /// The intrinsic's Xen kind (`pv_abi::record::xen_kind`), from the flags.
     pub xen_kind: u8,
+    /// Architecture of the site.
     pub arch: Arch,
+    /// How the site reaches the intrinsic.
     pub binding: Binding,
+    /// Site length in bytes.
     pub len: usize,
+    /// Length of the native body copy.
     pub repl_len: usize,
+    /// Address of the site.
     pub site: u64,
+    /// Address of the native body copy in `pv_repl`.
     pub repl: u64,
+    /// Address of the intrinsic's descriptor.
     pub desc: u64,
+    /// Registers the site reads (arch mask bits).
     pub uses: u64,
+    /// Registers the site defines (arch mask bits).
     pub defs: u64,
+    /// Registers the site may clobber (arch mask bits).
     pub clobbers: u64,
 }
 
@@ -106,11 +120,14 @@ impl RawRecord {
 /// A live site of this process.
 #[derive(Clone, Copy)]
 pub struct Site {
+    /// The site's record, decoded.
     pub record: RawRecord,
+    /// The intrinsic the record's descriptor field points at.
     pub intrinsic: &'static Intrinsic,
 }
 
 impl Site {
+    /// Address of the site.
     pub fn addr(&self) -> usize {
         self.record.site as usize
     }

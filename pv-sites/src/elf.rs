@@ -10,7 +10,9 @@ use std::path::Path;
 /// Architectures pv-sites reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Machine {
+    /// x86_64 (`EM_X86_64`).
     X86_64,
+    /// ia64 (`EM_IA_64`).
     Ia64,
 }
 

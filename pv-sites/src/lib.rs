@@ -4,6 +4,7 @@
 //! Xen plans would write there. The record layout, the planners and the codecs are pv-runtime's
 //! own, so the listing is what the engine would do.
 
+#![warn(missing_docs)]
 mod elf;
 mod ia64;
 pub mod render;
@@ -18,7 +19,9 @@ use std::path::Path;
 /// Why a file cannot be listed.
 #[derive(Debug)]
 pub enum Error {
+    /// The file could not be read: path and I/O error.
     Read(String, std::io::Error),
+    /// The file is not an ELF file pv-sites can parse.
     Parse(String),
     /// Not an x86_64 or ia64 ELF file.
     ForeignArch(String),
@@ -59,31 +62,44 @@ pub type Planned = Result<Vec<String>, String>;
 /// One site, as read from the file.
 #[derive(Clone, Debug)]
 pub struct SiteInfo {
+    /// Address of the site.
     pub addr: u64,
     /// The function containing the site (demangled symbol), or `?`.
     pub function: String,
     /// The intrinsic's path, or `?`.
     pub intrinsic: String,
+    /// How the site reaches the intrinsic.
     pub binding: Binding,
+    /// Whether this is the intrinsic's self-test probe site.
     pub probe: bool,
+    /// Site length in bytes.
     pub len: usize,
+    /// Registers the site reads.
     pub uses: Vec<String>,
+    /// Registers the site defines.
     pub defs: Vec<String>,
+    /// Registers the site may clobber (x86_64: flags always listed).
     pub clobbers: Vec<String>,
     /// Whether the site holds what the compiler emitted (else it was changed in the file).
     pub pristine: bool,
+    /// The site's bytes in the file.
     pub bytes: Vec<u8>,
     /// The site's instructions now.
     pub original: Vec<String>,
+    /// What `apply(Native)` would write.
     pub native: Planned,
+    /// What `apply(Xen)` would write.
     pub xen: Planned,
 }
 
 /// Every site of one file.
 #[derive(Clone, Debug)]
 pub struct Listing {
+    /// The file's path, as given.
     pub path: String,
+    /// The file's architecture.
     pub machine: Machine,
+    /// Every site, in record order.
     pub sites: Vec<SiteInfo>,
 }
 

@@ -34,6 +34,7 @@ pub enum XenBody<'a> {
 pub enum HypercallArg {
     /// The value of a contract register (mask bit).
     Reg(u8),
+    /// An integer constant.
     Const(u64),
 }
 
@@ -53,16 +54,23 @@ pub enum Form {
 /// can regenerate the same text.
 #[derive(Clone, Copy, Debug)]
 pub struct Decl<'a> {
+    /// The intrinsic's name.
     pub name: &'a str,
+    /// Rust module path of the declaration, for comments in the `.S` file.
     pub module: &'a str,
+    /// How call sites reach the intrinsic.
     pub binding: Binding,
     /// Only meaningful for option 3.
     pub form: Form,
-    /// Mask bits (see [`super`]) of the argument registers, the carrier and the clobbers.
+    /// Mask bits (see [`super`]) of the register carrying each argument, in declaration order.
     pub args: &'a [u8],
+    /// Mask bit of `reg`: carries argument 0 (unless overridden) and the result.
     pub carrier: Option<u8>,
+    /// Mask of the declared clobbers.
     pub clobbers: u64,
+    /// The native sequence, `;`/newline separated.
     pub native: &'a str,
+    /// How Xen implements the intrinsic.
     pub xen: XenBody<'a>,
 }
 
@@ -78,12 +86,15 @@ pub mod desc {
     pub const SLOT: usize = 16;
     /// The Xen body copy, 0 if the Xen body is not a sequence.
     pub const XEN_BODY: usize = 24;
+    /// Length in bytes of the Xen body copy (4 bytes).
     pub const XEN_LEN: usize = 32;
+    /// Xen kind code, `crate::record::xen_kind` (4 bytes).
     pub const XEN_KIND: usize = 36;
-    /// NUL-terminated name.
+    /// Address of the NUL-terminated name.
     pub const NAME: usize = 40;
     /// The binding (RFC option number), one byte, then padding.
     pub const BINDING: usize = 48;
+    /// Size of one block.
     pub const SIZE: usize = 56;
 }
 
@@ -117,10 +128,12 @@ pub fn bundle(w: &mut impl Write, insn: &str) -> fmt::Result {
         Unit::X => (".mlx", &["nop.m 0", ""]),
     };
     write!(w, "{{ {template}")?;
-    for slot in slots {
+    let last = slots.len() - 1;
+    for (i, slot) in slots.iter().enumerate() {
         match *slot {
-            "" => write!(w, "\n\t{insn} ;;")?,
-            "=" => write!(w, "\n\t{insn}")?,
+            // The bundle's own stop follows the last slot.
+            "" if i < last => write!(w, "\n\t{insn} ;;")?,
+            "" | "=" => write!(w, "\n\t{insn}")?,
             nop => write!(w, "\n\t{nop}")?,
         }
     }
@@ -252,7 +265,8 @@ impl Decl<'_> {
                 crate::record::FLAG_IA64_LINUX_FORM
             } else {
                 0
-            };
+            }
+            | self.xen_kind() << crate::record::XEN_KIND_SHIFT;
         writeln!(w, ".pushsection {},\"aR\"", crate::record::REPL_SECTION)?;
         writeln!(w, "\t.align 16\n{}", s.repl.0)?;
         fragment(w)?;
@@ -301,10 +315,15 @@ impl Decl<'_> {
 /// The symbols a site's text defines and refers to. Labels come as (definition, reference):
 /// `("772:", "772b")` inside `asm!`, `(".Lpv3:", ".Lpv3")` in a `.S` file.
 pub struct Symbols<'a> {
+    /// Label of the call site.
     pub site: (&'a str, &'a str),
+    /// Label of the native body copy in `pv_repl`.
     pub repl: (&'a str, &'a str),
+    /// The native routine, target of option 2's `br.call`.
     pub native: &'a str,
+    /// The ops slot option 3 loads.
     pub slot: &'a str,
+    /// The intrinsic's descriptor block, named by the record.
     pub desc: &'a str,
 }
 

@@ -14,13 +14,18 @@ pub mod unit;
 /// Register classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
+    /// General registers r0-r127: carry values.
     General,
+    /// Branch registers b0-b7: call and return targets, never values.
     Branch,
+    /// Predicate registers p0-p63: one-bit conditions.
     Predicate,
+    /// Application registers pv knows (`ar.*`, see `APP_REGS`).
     Application,
 }
 
 impl Class {
+    /// The class as named in error messages ("general register", ...).
     pub const fn name(self) -> &'static str {
         match self {
             Class::General => "general register",
@@ -46,10 +51,15 @@ pub enum Role {
 /// A range of numbered registers sharing class and role.
 #[derive(Clone, Copy, Debug)]
 pub struct Range {
+    /// Name prefix: `r`, `b` or `p`.
     pub prefix: char,
+    /// First register number of the range.
     pub lo: u8,
+    /// Last register number of the range (inclusive).
     pub hi: u8,
+    /// Class of every register in the range.
     pub class: Class,
+    /// Role of every register in the range.
     pub role: Role,
     /// First mask bit, if registers of this range can be in a contract.
     pub bit: Option<u8>,
@@ -157,7 +167,9 @@ pub const APP_REGS: [(&str, Role); 8] = [
 /// One ia64 register as the ABI sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reg {
+    /// Register class.
     pub class: Class,
+    /// What the conventions let a site do with it.
     pub role: Role,
     /// Mask bit, if the register can be in a contract.
     pub bit: Option<u8>,
@@ -239,6 +251,7 @@ impl Name {
         }
     }
 
+    /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("?")
     }
@@ -384,7 +397,9 @@ pub fn implicit_clobbers(binding: Binding, form: asm::Form) -> &'static [&'stati
 /// r11, r14, result in r8.
 #[derive(Clone, Copy, Debug)]
 pub struct Hyperprivop {
+    /// Name as written in `xen = hyperprivop(name)`.
     pub name: &'static str,
+    /// `HYPERPRIVOP_*` number: the `break` immediate.
     pub nr: u32,
     /// Operands it takes (r8, r9, ...).
     pub args: u8,

@@ -5,10 +5,15 @@
 /// An instruction's unit type. A (ALU) instructions run on an M or an I slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
+    /// Memory unit: loads, stores, cache and TLB ops, moves to and from psr, cr and indirect register files.
     M,
+    /// Integer unit: shifts, deposits, moves to and from branch registers, `ip`, `pr`, ar.pfs/lc/ec.
     I,
+    /// ALU instruction (`add`, `cmp`, register `mov`, ...): fits an M or an I slot.
     A,
+    /// Branch unit: `br`, `rfi`, `cover`.
     B,
+    /// Floating-point unit.
     F,
     /// Long (`movl`, `brl`): the L and X slots of an MLX bundle.
     X,

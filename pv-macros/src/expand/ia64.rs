@@ -97,6 +97,7 @@ fn data(d: &Decl) -> TokenStream {
         clobbers,
         ..
     } = d;
+    let clobbers_hex = syn::LitInt::new(&format!("{clobbers:#x}"), proc_macro2::Span::call_site());
     let binding = quote::format_ident!("{}", super::variant(d.binding.name()));
     let form = match d.form {
         Form::Seed => quote!(Seed),
@@ -132,7 +133,7 @@ fn data(d: &Decl) -> TokenStream {
             form: ::pv_runtime::arch::ia64::Form::#form,
             args: &[#(#args),*],
             carrier: #carrier,
-            clobbers: #clobbers,
+            clobbers: #clobbers_hex,
             native: #native,
             xen: ::pv_runtime::arch::ia64::XenBody::#xen,
         }
@@ -165,20 +166,29 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
             quote!(#c = const #c,)
         })
         .collect();
+    let text: Vec<String> = text.lines().map(String::from).collect();
     let reg = |b: u8| pv_abi::ia64::reg_name(b).as_str().to_string();
+    let has_ret = intr.ret.is_some() && d.carrier.is_some();
     let mut ops: Vec<TokenStream> = intr
         .args
         .iter()
         .zip(d.args)
         .map(|(a, b)| {
             let (r, id) = (reg(*b), &a.ident);
-            quote!(inout(#r) ::pv_runtime::__private::Reg::to_reg(#id) => _)
+            let out = if has_ret && Some(*b) == d.carrier {
+                quote!(__pv_ret)
+            } else {
+                quote!(_)
+            };
+            quote!(inout(#r) ::pv_runtime::__private::Reg::to_reg(#id) => #out)
         })
         .collect();
     let (decl_ret, finish) = match (&intr.ret, d.carrier) {
         (Some(ty), Some(b)) => {
-            let r = reg(b);
-            ops.push(quote!(lateout(#r) __pv_ret));
+            if !d.args.contains(&b) {
+                let r = reg(b);
+                ops.push(quote!(lateout(#r) __pv_ret));
+            }
             (
                 quote!(let __pv_ret: u64;),
                 quote!(<#ty as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)),
@@ -200,7 +210,12 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
     let mut native_routine = String::new();
     let _ = pv_abi::ia64::asm::bundles(&mut native_routine, d.native);
     let _ = pv_abi::ia64::asm::bundle(&mut native_routine, d.ret());
-    let native_routine = native_routine.replace('{', "{{").replace('}', "}}");
+    let native_routine: Vec<String> = native_routine
+        .replace('{', "{{")
+        .replace('}', "}}")
+        .lines()
+        .map(String::from)
+        .collect();
     let Intrinsic { attrs, sig, .. } = intr;
     quote! {
         #(#attrs)*
@@ -214,13 +229,13 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
             /// The native routine: the native body, then the return to the site.
             #[unsafe(naked)]
             unsafe extern "C" fn __pv_native() {
-                ::core::arch::naked_asm!(#native_routine)
+                ::core::arch::naked_asm!(#(#native_routine),*)
             }
             /// The ops-table slot (option 3 sites load their target from it).
             static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
             #decl_ret
             // SAFETY: the site honours the declared register contract in every patch state.
-            unsafe { ::core::arch::asm!(#text, desc = sym __PV_DECL, #syms #(#consts)* #(#ops),*) };
+            unsafe { ::core::arch::asm!(#(#text),*, desc = sym __PV_DECL, #syms #(#consts)* #(#ops),*) };
             #finish
         }
     }

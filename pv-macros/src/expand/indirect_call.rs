@@ -19,10 +19,15 @@ pub fn call(intr: &Intrinsic, n: &Names) -> TokenStream {
         ),
         None => (quote!(), quote!(let _ = __pv_ret;)),
     };
-    quote! {
+    // A routine without arguments or result already has the slot's type.
+    let routine = if intr.args.is_empty() && intr.ret.is_none() {
+        quote!(#slot.get())
+    } else {
         // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
-        let __pv_f: unsafe extern "C" fn(#(#params),*) #ret_ty =
-            unsafe { ::core::mem::transmute(#slot.get()) };
+        quote!(unsafe { ::core::mem::transmute(#slot.get()) })
+    };
+    quote! {
+        let __pv_f: unsafe extern "C" fn(#(#params),*) #ret_ty = #routine;
         // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f(#(#values),*) };
         #finish

@@ -151,7 +151,7 @@ fn contract_doc(intr: &Intrinsic, c: &Contract) -> String {
     };
     let (uses, defs, clobbers) = presented(intr, c);
     format!(
-        "pv: binding `{}` (RFC option {}); reads {}; writes {}; clobbers {} and flags.",
+        " pv: binding `{}` (RFC option {}); reads {}; writes {}; clobbers {} and flags.",
         intr.binding.name(),
         intr.binding.rfc_number(),
         regs(uses),
@@ -172,6 +172,8 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
     let name = intr.name().to_string();
     let binding = format_ident!("{}", variant(intr.binding.name()));
     let (uses, defs, clobbers) = presented(intr, c);
+    let [uses, defs, clobbers] = [uses, defs, clobbers]
+        .map(|m| syn::LitInt::new(&format!("{m:#x}"), proc_macro2::Span::call_site()));
     // Xen runs the native routine when it intercepts nothing (or emulates what traps).
     let xen_routine = if matches!(intr.xen, Xen::Native) {
         native

@@ -187,7 +187,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
     };
     out.extend(naked(
         &contract_routines.0,
-        "The native routine: the native body, then `ret`.",
+        " The native routine: the native body, then `ret`.",
         &native_body,
         quote!(),
         native_span,
@@ -195,7 +195,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
     if let Some((lines, syms)) = &xen_stub {
         out.extend(naked(
             &contract_routines.1,
-            "The Xen stub: the Xen implementation under the declared register contract.",
+            " The Xen stub: the Xen implementation under the declared register contract.",
             lines,
             syms.clone(),
             xen_span,
@@ -209,7 +209,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             let syms = &site.syms;
             out.extend(naked(
                 probe,
-                "The probe: one more instance of the site, run by the self-test with canaries.",
+                " The probe: one more instance of the site, run by the self-test with canaries.",
                 &lines,
                 quote!(desc = sym #desc, #syms),
                 native_span,
@@ -219,7 +219,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             let native_adapter = c_adapter(intr, c, &native_contract);
             out.extend(naked(
                 native,
-                "C-ABI adapter around the native routine (option 4).",
+                " C-ABI adapter around the native routine (option 4).",
                 &native_adapter,
                 quote!(__pv_native_contract = sym #native_contract,),
                 native_span,
@@ -228,7 +228,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 let xen_adapter = c_adapter(intr, c, &xen_contract);
                 out.extend(naked(
                     xen,
-                    "C-ABI adapter around the Xen stub (option 4).",
+                    " C-ABI adapter around the Xen stub (option 4).",
                     &xen_adapter,
                     quote!(__pv_xen_contract = sym #xen_contract,),
                     native_span,
@@ -244,7 +244,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             .into();
             out.extend(naked(
                 probe,
-                "The probe: a C call through the slot, run by the self-test.",
+                " The probe: a C call through the slot, run by the self-test.",
                 &lines,
                 quote!(slot = sym #slot,),
                 native_span,

@@ -27,6 +27,7 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
     l.push("773:".into());
     // Pad to the room of a `call rel32` with the same nops the engine writes. The length is
     // known only at layout time, so each candidate byte is a `.skip` of 1 (true is -1) or 0.
+    l.push("# pad to 5 bytes with pv's nops, so a call fits".into());
     for len in 0..x86::CALL_REL32_LEN {
         let mut nops = vec![0u8; x86::CALL_REL32_LEN - len];
         x86::fill_nops(&mut nops);
@@ -36,11 +37,13 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
         );
     }
     l.push("774:".into());
+    l.push("# a copy of the native body, for apply(Native)".into());
     l.push(format!(".pushsection {},\"aR\"", record::REPL_SECTION));
     l.push("775:".into());
     l.extend(routines::native_lines(intr));
     l.push("776:".into());
     l.push(".popsection".into());
+    l.push("# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract".into());
     l.push(format!(".pushsection {},\"aR\"", record::SITES_SECTION));
     l.push(".balign 8".into());
     l.push(format!(".short {MAGIC:#06x}"));

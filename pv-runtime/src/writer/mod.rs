@@ -21,6 +21,7 @@ pub struct WriteStats {
 
 /// Writes staged bytes into executable text.
 pub trait TextWriter {
+    /// Why staging or committing failed.
     type Error: core::fmt::Debug + core::fmt::Display;
 
     /// Stages `bytes` at `addr`; nothing needs to be visible before [`commit`](Self::commit).

@@ -43,6 +43,7 @@ pub struct RemapWriter {
 }
 
 impl RemapWriter {
+    /// A writer with nothing staged.
     pub fn new() -> Self {
         Self::default()
     }

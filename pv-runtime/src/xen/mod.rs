@@ -59,11 +59,15 @@ pub unsafe fn hypercall(nr: u32, a: [u64; 5]) -> i64 {
 /// `struct vcpu_info` (x86_64), the part of the shared-info page each vCPU owns.
 #[repr(C)]
 pub struct VcpuInfo {
+    /// Set by Xen when an event is pending for this vCPU.
     pub evtchn_upcall_pending: u8,
+    /// The guest's virtual interrupt flag: nonzero masks event delivery.
     pub evtchn_upcall_mask: u8,
+    /// Which words of the shared-info pending bitmap have events.
     pub evtchn_pending_sel: u64,
     /// `arch_vcpu_info`: cr2 of the last page fault, and padding.
     pub cr2: u64,
+    /// `arch_vcpu_info` padding.
     pub arch_pad: u64,
     /// `vcpu_time_info`, unused by pv.
     pub time: [u64; 4],

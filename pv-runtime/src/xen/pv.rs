@@ -48,21 +48,25 @@ fn check_events() {
     }
 }
 
+/// cli under Xen PV: sets the event mask in `vcpu_info`.
 pub extern "C" fn irq_disable() {
     *mask() = 1;
     core::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
+/// sti under Xen PV: clears the event mask, then delivers any pending event.
 pub extern "C" fn irq_enable() {
     *mask() = 0;
     core::sync::atomic::compiler_fence(Ordering::SeqCst);
     check_events();
 }
 
+/// pushf under Xen PV: IF set exactly when the event mask is clear.
 pub extern "C" fn save_fl() -> u64 {
     if *mask() == 0 { IF } else { 0 }
 }
 
+/// popf under Xen PV: sets the event mask from IF, delivering pending events when unmasking.
 pub extern "C" fn restore_fl(flags: u64) {
     *mask() = u8::from(flags & IF == 0);
     core::sync::atomic::compiler_fence(Ordering::SeqCst);
@@ -71,6 +75,7 @@ pub extern "C" fn restore_fl(flags: u64) {
     }
 }
 
+/// cr0 from the guest-side shadow.
 pub extern "C" fn read_cr0() -> u64 {
     CR0.load(Ordering::Relaxed)
 }
@@ -84,11 +89,13 @@ pub extern "C" fn write_cr0(value: u64) {
     );
 }
 
+/// cr2 from `vcpu_info.arch.cr2`, where Xen stores the last page-fault address.
 pub extern "C" fn read_cr2() -> u64 {
     // SAFETY: as in `mask`.
     unsafe { (*vcpu_info()).cr2 }
 }
 
+/// cr3 from the guest-side shadow.
 pub extern "C" fn read_cr3() -> u64 {
     CR3.load(Ordering::Relaxed)
 }
@@ -96,8 +103,11 @@ pub extern "C" fn read_cr3() -> u64 {
 /// `struct mmuext_op`.
 #[repr(C)]
 pub struct MmuextOp {
+    /// `MMUEXT_*` command.
     pub cmd: u32,
+    /// First argument: a frame number or a linear address, by command.
     pub arg1: u64,
+    /// Second argument (unused by pv's commands, 0).
     pub arg2: u64,
 }
 
@@ -115,6 +125,7 @@ pub extern "C" fn write_cr3(value: u64) {
     mmuext(mmuext::NEW_BASEPTR, value >> 12);
 }
 
+/// cr4 from the guest-side shadow.
 pub extern "C" fn read_cr4() -> u64 {
     CR4.load(Ordering::Relaxed)
 }
@@ -128,20 +139,30 @@ pub extern "C" fn write_cr4(value: u64) {
 /// `xenpf_resource_entry`.
 #[repr(C)]
 pub struct ResourceEntry {
+    /// `XEN_RESOURCE_OP_MSR_READ` or `_WRITE` (Xen's `u.cmd`).
     pub cmd: u32,
+    /// Reserved, 0.
     pub rsvd: u32,
+    /// The MSR index.
     pub idx: u32,
+    /// Value written, or value read.
     pub val: u64,
 }
 
 /// `xen_platform_op` with the `resource_op` member.
 #[repr(C)]
 pub struct PlatformOp {
+    /// `XENPF_resource_op`.
     pub cmd: u32,
+    /// `XENPF_INTERFACE_VERSION`.
     pub interface_version: u32,
+    /// Number of entries at `entries`.
     pub nr_entries: u32,
+    /// CPU whose MSRs are accessed.
     pub cpu: u32,
+    /// The resource entries.
     pub entries: *mut ResourceEntry,
+    /// Zeroed rest of the union.
     pub pad: [u64; 13],
 }
 
@@ -164,10 +185,12 @@ fn msr_op(cmd: u32, idx: u32, val: u64) -> u64 {
     entry.val
 }
 
+/// rdmsr under Xen PV: one `XENPF_resource_op` read (real Xen grants it to dom0 only).
 pub extern "C" fn read_msr(msr: u32) -> u64 {
     msr_op(platform::MSR_READ, msr, 0)
 }
 
+/// wrmsr under Xen PV: `set_segment_base` for the fs and gs bases, `XENPF_resource_op` otherwise.
 pub extern "C" fn write_msr(msr: u32, value: u64) {
     let seg = match msr {
         MSR_FS_BASE => Some(segbase::FS),
@@ -194,10 +217,12 @@ pub extern "C" fn halt() {
     }
 }
 
+/// wbinvd under Xen PV: `mmuext_op(MMUEXT_FLUSH_CACHE)`.
 pub extern "C" fn wbinvd() {
     mmuext(mmuext::FLUSH_CACHE, 0);
 }
 
+/// invlpg under Xen PV: `mmuext_op(MMUEXT_INVLPG_LOCAL)` on `addr`.
 pub extern "C" fn flush_tlb_one(addr: u64) {
     mmuext(mmuext::INVLPG_LOCAL, addr);
 }
@@ -205,16 +230,22 @@ pub extern "C" fn flush_tlb_one(addr: u64) {
 /// The operand of `lidt`/`lgdt`.
 #[repr(C, packed)]
 pub struct DescriptorTablePointer {
+    /// Size of the table in bytes, minus one.
     pub limit: u16,
+    /// Linear address of the table.
     pub base: u64,
 }
 
 /// `struct trap_info`.
 #[repr(C)]
 pub struct TrapInfo {
+    /// Interrupt vector.
     pub vector: u8,
+    /// Privilege level allowed to raise the vector with `int` (the gate's DPL).
     pub flags: u8,
+    /// Code segment selector of the handler.
     pub cs: u16,
+    /// Handler address; 0 ends the table.
     pub address: u64,
 }
 

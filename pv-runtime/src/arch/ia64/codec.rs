@@ -13,17 +13,25 @@ pub type Bundle = [u8; 16];
 
 /// Bundle templates pv uses (the odd code of each pair ends the bundle with a stop).
 pub mod template {
+    /// MII: slots M, I, I.
     pub const MII: u8 = 0x00;
     /// MI;;I: a stop after slot 1.
     pub const MI_I: u8 = 0x02;
+    /// MLX: slot M, then a long instruction in L+X.
     pub const MLX: u8 = 0x04;
+    /// MMI: slots M, M, I.
     pub const MMI: u8 = 0x08;
     /// M;;MI: a stop after slot 0.
     pub const M_MI: u8 = 0x0a;
+    /// MFI: slots M, F, I.
     pub const MFI: u8 = 0x0c;
+    /// MIB: slots M, I, B.
     pub const MIB: u8 = 0x10;
+    /// MBB: slots M, B, B.
     pub const MBB: u8 = 0x12;
+    /// BBB: slots B, B, B.
     pub const BBB: u8 = 0x16;
+    /// MMB: slots M, M, B.
     pub const MMB: u8 = 0x18;
     /// The stop-at-end bit of a template code.
     pub const STOP: u8 = 0x01;
@@ -50,12 +58,17 @@ pub fn units(template: u8) -> Option<[Unit; 3]> {
 /// Execution units of slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
+    /// Memory unit.
     M,
+    /// Integer unit.
     I,
+    /// Floating-point unit.
     F,
+    /// Branch unit.
     B,
     /// The L slot of an MLX bundle: 41 immediate bits of `movl`/`brl`.
     L,
+    /// The X slot of an MLX bundle: opcode and the rest of `movl`/`brl`.
     X,
 }
 
@@ -253,37 +266,59 @@ pub fn nop_bundle() -> Bundle {
 /// An instruction pv recognises, as [`decode`] reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Insn {
+    /// `nop.<unit> imm`.
     Nop(Unit, u64),
+    /// `break.<unit> imm`.
     Break(Unit, u64),
     /// IP-relative branch; `call` holds the return branch register.
     Branch {
+        /// Return branch register for `br.call`/`brl.call`, `None` for `.cond`.
         call: Option<u8>,
+        /// Absolute target address.
         target: u64,
+        /// `brl` (X unit) rather than `br`.
         long: bool,
     },
     /// Indirect branch through `b2`; `call` holds the return branch register.
     BranchIndirect {
+        /// Return branch register for `br.call`, `None` for `br.cond`.
         call: Option<u8>,
+        /// Branch register holding the target.
         b2: u8,
     },
+    /// `movl r1 = imm`.
     Movl {
+        /// Destination general register.
         r1: u8,
+        /// The 64-bit immediate.
         imm: u64,
     },
+    /// `mov b1 = r2`.
     MovToBr {
+        /// Destination branch register.
         b1: u8,
+        /// Source general register.
         r2: u8,
     },
+    /// `ld8 r1 = [r3]`.
     Ld8 {
+        /// Destination general register.
         r1: u8,
+        /// Address register.
         r3: u8,
     },
+    /// `mov r1 = ip`.
     MovFromIp {
+        /// Destination general register.
         r1: u8,
     },
+    /// `adds r1 = imm, r3`.
     Adds {
+        /// Destination general register.
         r1: u8,
+        /// Signed 14-bit immediate.
         imm: i64,
+        /// Source general register.
         r3: u8,
     },
     /// The L slot of an MLX bundle (part of the long instruction after it).

@@ -40,28 +40,41 @@ pub struct Tables {
 /// What to patch an image for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// Bare metal: native bodies and routines.
     Native,
+    /// Xen: Xen bodies and routines.
     Xen,
 }
 
 /// The state of an image's sites as far as the engine knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// As assembled: nothing patched yet, or reverted.
     Original,
+    /// Patched for a target.
     Patched(Target),
 }
 
 /// A descriptor block, read from the image.
 #[derive(Clone, Copy, Debug)]
 pub struct Descriptor {
+    /// Address of the block.
     pub at: u64,
+    /// Native routine entry (option 4: its C adapter's function descriptor).
     pub native: u64,
+    /// Xen routine entry (option 4: function descriptor).
     pub xen: u64,
+    /// Address of the ops slot.
     pub slot: u64,
+    /// Address of the Xen body copy, 0 if the Xen body is not a sequence.
     pub xen_body: u64,
+    /// Length in bytes of the Xen body copy.
     pub xen_len: u32,
+    /// Xen kind code (`pv_abi::record::xen_kind`).
     pub xen_kind: u8,
+    /// Address of the NUL-terminated name.
     pub name: u64,
+    /// The binding, `None` if the byte is not an RFC option number.
     pub binding: Option<Binding>,
 }
 
@@ -70,6 +83,7 @@ fn u64_at(mem: &impl Memory, addr: u64) -> Option<u64> {
 }
 
 impl Descriptor {
+    /// Reads the block at `at`; `None` if the image does not hold it.
     pub fn read(mem: &impl Memory, at: u64) -> Option<Descriptor> {
         let b = mem.read(at, desc::SIZE)?;
         let word = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
@@ -219,9 +233,13 @@ pub fn bytes(
 /// What a transition does to one site.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
+    /// The site's record.
     pub record: RawRecord,
+    /// The descriptor block the record points at.
     pub descriptor: Descriptor,
+    /// The bytes the site will hold, or why they cannot be planned.
     pub new: Result<Bundles, PlanError>,
+    /// What the transition does to the site.
     pub outcome: Outcome,
 }
 
@@ -290,6 +308,7 @@ impl Patcher {
         }
     }
 
+    /// The state the engine believes the sites are in.
     pub fn state(&self) -> State {
         self.state
     }

@@ -1,0 +1,82 @@
+// #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r17, b6, b7], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+// pub fn get_cpuid(index: u64) -> u64;
+
+#[doc(hidden)]
+#[allow(unexpected_cfgs)]
+mod __pv_ia64_get_cpuid {
+    #[allow(unused_imports)]
+    use super::*;
+    #[cfg(target_arch = "ia64")]
+    #[inline(always)]
+    pub fn get_cpuid(index: u64) -> u64 {
+        /// This declaration as data; the site records point at it.
+        #[used]
+        #[unsafe(link_section = "pv_ia64_decls")]
+        static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
+            name: "get_cpuid",
+            module: ::core::module_path!(),
+            binding: ::pv_runtime::Binding::IndirectBranch,
+            form: ::pv_runtime::arch::ia64::Form::Linux,
+            args: &[8u8],
+            carrier: ::core::option::Option::Some(8u8),
+            clobbers: 0xc000020004,
+            native: "mov r8=cpuid[r8]",
+            xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
+        };
+        /// The native routine: the native body, then the return to the site.
+        #[unsafe(naked)]
+        unsafe extern "C" fn __pv_native() {
+            ::core::arch::naked_asm!(
+                "{{ .mmi", "\tmov r8=cpuid[r8] ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}",
+                "{{ .mib", "\tnop.m 0", "\tnop.i 0", "\tbr.cond.sptk.many b6 ;;", "}}"
+            )
+        }
+        /// The ops-table slot (option 3 sites load their target from it).
+        static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
+        let __pv_ret: u64;
+        unsafe {
+            ::core::arch::asm!(
+                "\t.serialize.data", "\t.serialize.instruction", "772:", "{{ .mlx",
+                "\tnop.m 0", "\tmovl r2={slot} ;;", "}}", "{{ .mmi", "\tld8 r2=[r2] ;;",
+                "\tnop.m 0", "\tnop.i 0 ;;", "}}", "{{ .mii", "\tnop.m 0",
+                "\tmov b7=r2 ;;", "\tnop.i 0 ;;", "}}", "{{ .mii", "\tnop.m 0",
+                "\tmov r17=ip ;;", "\tnop.i 0 ;;", "}}", "{{ .mmi",
+                "\tadds r17=64,r17 ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}", "{{ .mii",
+                "\tnop.m 0", "\tmov b6=r17 ;;", "\tnop.i 0 ;;", "}}", "{{ .mib",
+                "\tnop.m 0", "\tnop.i 0", "\tbr.cond.sptk.many b7 ;;", "}}",
+                ".pushsection pv_repl,\"aR\"", "\t.align 16", "775:",
+                "\t.serialize.data", "\t.serialize.instruction", "{{ .mmi",
+                "\tmov r8=cpuid[r8] ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}",
+                ".popsection", ".pushsection pv_sites,\"aR\"", "\t.align 8",
+                "\tdata2 0x7670", "\tdata1 1, 14, 2, 3, 112, 16", "\tdata8 772b - .",
+                "\tdata8 775b - .", "\tdata8 {desc} - .", "\tdata8 0x100",
+                "\tdata8 0x100", "\tdata8 0xc000020004", ".popsection", desc = sym
+                __PV_DECL, slot = sym __PV_SLOT, inout("r8")
+                ::pv_runtime::__private::Reg::to_reg(index) => __pv_ret, out("r2") _,
+                out("r17") _, out("b6") _, out("b7") _
+            )
+        };
+        <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
+    }
+}
+#[allow(unused_imports)]
+pub use __pv_ia64_get_cpuid::*;
+#[doc(hidden)]
+#[allow(unexpected_cfgs)]
+const _: () = {
+    /// This ia64 declaration as data, for the catalogue writer.
+    #[cfg(not(target_arch = "ia64"))]
+    #[used]
+    #[unsafe(link_section = "pv_ia64_decls")]
+    static DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
+        name: "get_cpuid",
+        module: ::core::module_path!(),
+        binding: ::pv_runtime::Binding::IndirectBranch,
+        form: ::pv_runtime::arch::ia64::Form::Linux,
+        args: &[8u8],
+        carrier: ::core::option::Option::Some(8u8),
+        clobbers: 0xc000020004,
+        native: "mov r8=cpuid[r8]",
+        xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
+    };
+};

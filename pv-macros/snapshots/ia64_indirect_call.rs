@@ -1,0 +1,67 @@
+// #[pv_intrinsic(binding = indirect_call, arch = ia64, reg = "r8", native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+// pub fn get_cpuid(index: u64) -> u64;
+
+#[doc(hidden)]
+#[allow(unexpected_cfgs)]
+mod __pv_ia64_get_cpuid {
+    #[allow(unused_imports)]
+    use super::*;
+    #[cfg(target_arch = "ia64")]
+    #[inline(always)]
+    pub fn get_cpuid(index: u64) -> u64 {
+        /// This declaration as data; the site records point at it.
+        #[used]
+        #[unsafe(link_section = "pv_ia64_decls")]
+        static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
+            name: "get_cpuid",
+            module: ::core::module_path!(),
+            binding: ::pv_runtime::Binding::IndirectCall,
+            form: ::pv_runtime::arch::ia64::Form::Seed,
+            args: &[8u8],
+            carrier: ::core::option::Option::Some(8u8),
+            clobbers: 0x0,
+            native: "mov r8=cpuid[r8]",
+            xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
+        };
+        /// The native routine: the native body, then the return to the site.
+        #[unsafe(naked)]
+        unsafe extern "C" fn __pv_native() {
+            ::core::arch::naked_asm!(
+                "{{ .mmi", "\tmov r8=cpuid[r8] ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}",
+                "{{ .mib", "\tnop.m 0", "\tnop.i 0", "\tbr.ret.sptk.many b0 ;;", "}}"
+            )
+        }
+        /// The ops-table slot (option 3 sites load their target from it).
+        static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
+        let __pv_ret: u64;
+        unsafe {
+            ::core::arch::asm!(
+                "\t.serialize.data", "\t.serialize.instruction", "772:", desc = sym
+                __PV_DECL, inout("r8") ::pv_runtime::__private::Reg::to_reg(index) =>
+                __pv_ret
+            )
+        };
+        <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
+    }
+}
+#[allow(unused_imports)]
+pub use __pv_ia64_get_cpuid::*;
+#[doc(hidden)]
+#[allow(unexpected_cfgs)]
+const _: () = {
+    /// This ia64 declaration as data, for the catalogue writer.
+    #[cfg(not(target_arch = "ia64"))]
+    #[used]
+    #[unsafe(link_section = "pv_ia64_decls")]
+    static DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
+        name: "get_cpuid",
+        module: ::core::module_path!(),
+        binding: ::pv_runtime::Binding::IndirectCall,
+        form: ::pv_runtime::arch::ia64::Form::Seed,
+        args: &[8u8],
+        carrier: ::core::option::Option::Some(8u8),
+        clobbers: 0x0,
+        native: "mov r8=cpuid[r8]",
+        xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
+    };
+};

@@ -1,0 +1,90 @@
+// #[pv_intrinsic(binding = direct_branch, arch = x86_64, native = "sti; hlt", xen = hypercall(sched_op, 1, 0))]
+// pub unsafe fn safe_halt();
+
+///
+/// pv: binding `direct_branch` (RFC option 2); reads none; writes none; clobbers none and flags.
+#[inline(always)]
+pub unsafe fn safe_halt() {
+    /// The intrinsic's descriptor: what the patch engine and the site lister know of it.
+    #[used]
+    #[unsafe(link_section = "pv_intrinsics")]
+    static __PV_DESC: ::pv_runtime::Intrinsic = ::pv_runtime::Intrinsic {
+        name: "safe_halt",
+        module: ::core::module_path!(),
+        arch: ::pv_runtime::Arch::X86_64,
+        binding: ::pv_runtime::Binding::DirectBranch,
+        contract: ::pv_runtime::Contract {
+            uses: 0x0,
+            defs: 0x0,
+            clobbers: 0x10000,
+        },
+        xen_kind: ::pv_runtime::XenKind::Hypercall(29u32),
+        native: __pv_native,
+        xen: __pv_xen,
+        probe: __pv_probe,
+        slot: &__PV_SLOT,
+    };
+    /// The intrinsic's ops-table slot, initialised to the native routine.
+    static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
+    /// The native routine: the native body, then `ret`.
+    #[unsafe(naked)]
+    unsafe extern "C" fn __pv_native() {
+        ::core::arch::naked_asm!("sti", "hlt", "ret",)
+    }
+    /// The Xen stub: the Xen implementation under the declared register contract.
+    #[unsafe(naked)]
+    unsafe extern "C" fn __pv_xen() {
+        ::core::arch::naked_asm!(
+            "push rax", "push rcx", "push rdx", "push rsi", "push rdi", "push r8",
+            "push r9", "push r10", "push r11", "mov rdi, 0x1", "mov rsi, 0x0",
+            "call pv_hypercall_page + 928", "pop r11", "pop r10", "pop r9", "pop r8",
+            "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rax", "ret",
+        )
+    }
+    /// The probe: one more instance of the site, run by the self-test with canaries.
+    #[unsafe(naked)]
+    unsafe extern "C" fn __pv_probe() {
+        ::core::arch::naked_asm!(
+            "sub rsp, 8", "772:", "call {native}", "773:",
+            "# pad to 5 bytes with pv's nops, so a call fits",
+            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
+            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
+            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
+            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
+            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
+            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
+            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
+            ".skip -(773b - 772b == 4), 0x90", "774:",
+            "# a copy of the native body, for apply(Native)",
+            ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
+            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
+            ".byte 1, 13, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
+            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
+            ".quad 0x10000", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
+            native = sym __pv_native,
+        )
+    }
+    unsafe {
+        ::core::arch::asm!(
+            "772:", "call {native}", "773:",
+            "# pad to 5 bytes with pv's nops, so a call fits",
+            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
+            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
+            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
+            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
+            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
+            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
+            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
+            ".skip -(773b - 772b == 4), 0x90", "774:",
+            "# a copy of the native body, for apply(Native)",
+            ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
+            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
+            ".byte 1, 12, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
+            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
+            ".quad 0x10000", ".popsection", desc = sym __PV_DESC, native = sym
+            __pv_native,
+        );
+    }
+}

@@ -1,0 +1,83 @@
+// #[pv_intrinsic(binding = inline_patch, reg = "rax", clobber = [rdx], native = "rdtsc; shl rdx, 32; or rax, rdx", xen = native)]
+// pub fn rdtsc() -> u64;
+
+///
+/// pv: binding `inline_patch` (RFC option 1); reads none; writes rax; clobbers rdx and flags.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    /// The intrinsic's descriptor: what the patch engine and the site lister know of it.
+    #[used]
+    #[unsafe(link_section = "pv_intrinsics")]
+    static __PV_DESC: ::pv_runtime::Intrinsic = ::pv_runtime::Intrinsic {
+        name: "rdtsc",
+        module: ::core::module_path!(),
+        arch: ::pv_runtime::Arch::X86_64,
+        binding: ::pv_runtime::Binding::InlinePatch,
+        contract: ::pv_runtime::Contract {
+            uses: 0x0,
+            defs: 0x1,
+            clobbers: 0x10004,
+        },
+        xen_kind: ::pv_runtime::XenKind::Native,
+        native: __pv_native,
+        xen: __pv_native,
+        probe: __pv_probe,
+        slot: &__PV_SLOT,
+    };
+    /// The intrinsic's ops-table slot, initialised to the native routine.
+    static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
+    /// The native routine: the native body, then `ret`.
+    #[unsafe(naked)]
+    unsafe extern "C" fn __pv_native() {
+        ::core::arch::naked_asm!("rdtsc", "shl rdx, 32", "or rax, rdx", "ret",)
+    }
+    /// The probe: one more instance of the site, run by the self-test with canaries.
+    #[unsafe(naked)]
+    unsafe extern "C" fn __pv_probe() {
+        ::core::arch::naked_asm!(
+            "sub rsp, 8", "772:", "rdtsc", "shl rdx, 32", "or rax, rdx", "773:",
+            "# pad to 5 bytes with pv's nops, so a call fits",
+            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
+            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
+            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
+            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
+            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
+            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
+            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
+            ".skip -(773b - 772b == 4), 0x90", "774:",
+            "# a copy of the native body, for apply(Native)",
+            ".pushsection pv_repl,\"aR\"", "775:", "rdtsc", "shl rdx, 32", "or rax, rdx",
+            "776:", ".popsection",
+            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
+            ".byte 1, 1, 1, 1, 774b - 772b, 776b - 775b", ".quad 772b - .",
+            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x1",
+            ".quad 0x10004", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
+        )
+    }
+    let __pv_ret: u64;
+    unsafe {
+        ::core::arch::asm!(
+            "772:", "rdtsc", "shl rdx, 32", "or rax, rdx", "773:",
+            "# pad to 5 bytes with pv's nops, so a call fits",
+            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
+            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
+            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
+            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
+            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
+            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
+            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
+            ".skip -(773b - 772b == 4), 0x90", "774:",
+            "# a copy of the native body, for apply(Native)",
+            ".pushsection pv_repl,\"aR\"", "775:", "rdtsc", "shl rdx, 32", "or rax, rdx",
+            "776:", ".popsection",
+            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
+            ".byte 1, 0, 1, 1, 774b - 772b, 776b - 775b", ".quad 772b - .",
+            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x1",
+            ".quad 0x10004", ".popsection", desc = sym __PV_DESC, out("rax") __pv_ret,
+            out("rdx") _
+        );
+    }
+    <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
+}
