@@ -1,5 +1,6 @@
-//! The tour: declare, run natively, list every site with its machine code, patch to Xen
-//! against the in-process test hypervisor, run again, report, revert.
+//! The tour: declare, run natively, run a guest kernel unmodified under the trap-and-emulate
+//! monitor, list every site with its machine code, patch to Xen against the in-process test
+//! hypervisor, run the same guest again, compare, report, revert.
 //!
 //! `cargo run --release --example tour`
 
@@ -7,6 +8,7 @@ use iced_x86::{
     Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
 };
 use pv::x86_64 as pvx;
+use pv_monitor::{Monitor, now_ns};
 use pv_runtime::hv::{self, Hypervisor};
 use pv_runtime::writer::RemapWriter;
 use pv_runtime::{Binding, Patcher, Site, Target};
@@ -136,6 +138,49 @@ fn idt() -> [u64; 64] {
     idt
 }
 
+fn hex(v: Option<&u64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:#x}"))
+}
+
+/// Present gates of the IDT `lidt` loaded: (base, limit).
+fn present_gates((base, limit): (u64, u16)) -> usize {
+    let gates = (limit as usize + 1) / 16;
+    // SAFETY: the tour's own IDT, which `lidt` was given.
+    (0..gates)
+        .filter(
+            |g| unsafe { ((base as usize + g * 16) as *const u64).read_unaligned() } & 1 << 47 != 0,
+        )
+        .count()
+}
+
+/// What `save_fl` reports right after `irq_disable` (then interrupts are enabled again).
+fn if_after_cli() -> u64 {
+    // SAFETY: under the monitor or the test hypervisor.
+    unsafe {
+        pvx::irq_disable();
+        let flags = pvx::save_fl();
+        pvx::irq_enable();
+        flags
+    }
+}
+
+/// Traps taken between two snapshots of the monitor's virtual CPU.
+fn traps_between(before: &pv_monitor::VCpu, after: &pv_monitor::VCpu) -> String {
+    let parts: Vec<String> = after
+        .traps
+        .iter()
+        .filter_map(|(t, n)| {
+            let d = n - before.traps.get(t).copied().unwrap_or(0);
+            (d > 0).then(|| format!("{t} × {d}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// Hypercalls made between two snapshots, by name.
 fn calls_between(before: &hv::State, after: &hv::State) -> String {
     let mut parts: Vec<String> = after
@@ -229,11 +274,45 @@ fn main() {
         pvx::save_fl()
     );
 
+    println!("\n== 3. the guest kernel, unmodified, under the trap-and-emulate monitor");
+    let table = idt();
+    let monitor = Monitor::start().expect("monitor");
+    for (what, faulting) in [
+        ("cpuid", &monitor.faulting().cpuid),
+        ("rdtsc", &monitor.faulting().tsc),
+    ] {
+        if let Err(why) = faulting {
+            println!(
+                "  {what} does not trap here ({why}): it runs natively, unseen by the monitor"
+            );
+        }
+    }
+    let started = now_ns();
+    for b in Binding::ALL {
+        let before = pv_monitor::state();
+        let what = guest_phase(b, &table);
+        let after = pv_monitor::state();
+        println!("  option {} {:<16} {what}", b.rfc_number(), b.name());
+        println!("  {:<25} traps: {}", "", traps_between(&before, &after));
+    }
+    let native_ns = now_ns() - started;
+    let native_if = if_after_cli();
+    let native = pv_monitor::state();
+    drop(monitor);
+    println!(
+        "  {} traps in all, {:.1} µs; by instruction:",
+        native.total_traps(),
+        native_ns as f64 / 1e3
+    );
+    for (trap, n) in &native.traps {
+        println!("    {:<12} × {n}", trap.to_string());
+    }
+
     let before: BTreeMap<usize, Vec<u8>> = sites()
         .iter()
         .map(|s| (s.addr(), s.current().to_vec()))
         .collect();
-    println!("\n== 3. sites by binding (probe sites counted, not listed)");
+    println!("\n== 4. sites by binding (probe sites counted, not listed)");
     for b in [
         Binding::InlinePatch,
         Binding::DirectBranch,
@@ -271,7 +350,7 @@ fn main() {
         calls_only.join(", ")
     );
 
-    println!("\n== 4. apply(Xen) against the in-process test hypervisor");
+    println!("\n== 5. apply(Xen) against the in-process test hypervisor");
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
     let report = patcher
@@ -279,7 +358,7 @@ fn main() {
         .expect("apply");
     print!("{report}");
 
-    println!("\n== 5. before → after, per binding");
+    println!("\n== 6. before → after, per binding");
     for b in [
         Binding::InlinePatch,
         Binding::DirectBranch,
@@ -299,8 +378,8 @@ fn main() {
         }
     }
 
-    println!("\n== 6. the same code, now paravirtualized: hypercalls per binding");
-    let table = idt();
+    println!("\n== 7. the same guest, paravirtualized: hypercalls per binding");
+    let started = now_ns();
     for b in Binding::ALL {
         let before = hv::state();
         let what = guest_phase(b, &table);
@@ -312,20 +391,93 @@ fn main() {
             calls_between(&before, &after)
         );
     }
+    let xen_ns = now_ns() - started;
+    let xen_if = if_after_cli();
     let state = hv::state();
     println!(
-        "  hypervisor state: cr3 {:#x}, msrs {:x?}, invlpg {:x?}, cache flushes {}, blocks {}",
-        state.cr3, state.msrs, state.invlpg, state.cache_flushes, state.blocks
-    );
-    println!("  traps {:x?}, gdt {:x?}", state.traps, state.gdt);
-    print!("  console: {}", String::from_utf8_lossy(&state.console));
-    println!(
-        "  {} hypercalls in all, {} emulated cpuid",
+        "  {} hypercalls in all, {} emulated cpuid, {:.1} µs",
         state.total_calls(),
-        state.emulated_cpuid
+        state.emulated_cpuid,
+        xen_ns as f64 / 1e3
     );
 
-    println!("\n== 7. revert");
+    println!("\n== 8. one guest, two ways: the virtual state at the end");
+    // SAFETY: the vcpu_info is registered while the hypervisor is installed.
+    let xen_interrupts = unsafe { (*pv_runtime::xen::vcpu_info()).evtchn_upcall_mask } == 0;
+    let rows: [(&str, String, String); 10] = [
+        (
+            "interrupts enabled",
+            native.interrupts.to_string(),
+            xen_interrupts.to_string(),
+        ),
+        (
+            "cr3",
+            format!("{:#x}", native.cr[3]),
+            format!("{:#x}", state.cr3),
+        ),
+        (
+            "msr 0x174",
+            hex(native.msrs.get(&0x174)),
+            hex(state.msrs.get(&0x174)),
+        ),
+        (
+            "TLB entries flushed",
+            format!("{:x?}", native.invlpg),
+            format!("{:x?}", state.invlpg),
+        ),
+        (
+            "cache flushes",
+            native.cache_flushes.to_string(),
+            state.cache_flushes.to_string(),
+        ),
+        (
+            "console",
+            format!("{:?}", String::from_utf8_lossy(&native.console)),
+            format!("{:?}", String::from_utf8_lossy(&state.console)),
+        ),
+        (
+            "halts / blocks",
+            native.halts.to_string(),
+            state.blocks.to_string(),
+        ),
+        (
+            "GDT base",
+            format!("{:#x}", native.gdtr.0 >> 12 << 12),
+            format!("{:#x}", state.gdt.0 << 12),
+        ),
+        (
+            "IDT gates loaded",
+            present_gates(native.idtr).to_string(),
+            state.traps.len().to_string(),
+        ),
+        (
+            "save_fl after cli (IF)",
+            format!("{:#x}", native_if & 0x200),
+            format!("{:#x}", xen_if & 0x200),
+        ),
+    ];
+    println!(
+        "  {:<24} {:<28} {:<28}",
+        "", "native, trapped", "paravirtualized (Xen)"
+    );
+    for (what, n, x) in &rows {
+        let note = if what.starts_with("save_fl") {
+            "  ← pushf cannot see the virtual IF: wrong natively, by design"
+        } else if n == x {
+            ""
+        } else {
+            "  ← differs"
+        };
+        println!("  {what:<24} {n:<28} {x:<28}{note}");
+    }
+    println!(
+        "  time: {:.1} µs trapped vs {:.1} µs paravirtualized ({:.0}×)",
+        native_ns as f64 / 1e3,
+        xen_ns as f64 / 1e3,
+        native_ns as f64 / xen_ns.max(1) as f64
+    );
+
+    println!("\n== 9. revert");
     let report = patcher.revert(&mut RemapWriter::new()).expect("revert");
     print!("{report}");
     let restored = sites()
