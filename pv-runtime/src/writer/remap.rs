@@ -5,7 +5,6 @@
 //! process with `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`.
 
 use super::{TextWriter, WriteStats};
-use std::collections::BTreeMap;
 use std::vec::Vec;
 use std::{boxed::Box, fmt, io};
 
@@ -39,7 +38,10 @@ impl std::error::Error for RemapError {}
 /// Copy + mremap writer for a running process (see the module docs).
 #[derive(Default)]
 pub struct RemapWriter {
-    shadows: BTreeMap<usize, Box<[u8; PAGE]>>,
+    /// Shadow copies of the touched pages, sorted by address.
+    shadows: Vec<(usize, Box<[u8; PAGE]>)>,
+    /// Index of the last shadow written: sites arrive mostly in address order.
+    last: usize,
 }
 
 impl RemapWriter {
@@ -151,36 +153,55 @@ fn replace_run(start: usize, pages: &[&[u8; PAGE]]) -> Result<(), RemapError> {
     }
 }
 
+impl RemapWriter {
+    /// The shadow copy of `page`, made on first use.
+    fn shadow(&mut self, page: usize) -> &mut [u8; PAGE] {
+        if self.shadows.get(self.last).is_none_or(|(p, _)| *p != page) {
+            self.last = match self.shadows.binary_search_by_key(&page, |(p, _)| *p) {
+                Ok(i) => i,
+                Err(i) => {
+                    let mut copy = Box::new([0u8; PAGE]);
+                    // SAFETY: `page` is a mapped page of text (it holds a site).
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), PAGE)
+                    };
+                    self.shadows.insert(i, (page, copy));
+                    i
+                }
+            };
+        }
+        &mut self.shadows[self.last].1
+    }
+}
+
 impl TextWriter for RemapWriter {
     type Error = RemapError;
 
     fn stage(&mut self, addr: usize, bytes: &[u8]) -> Result<(), RemapError> {
-        for (i, b) in bytes.iter().enumerate() {
-            let at = addr + i;
+        // One shadow per page the bytes touch (a site crosses at most one boundary).
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = addr + done;
             let page = at & !(PAGE - 1);
-            let shadow = self.shadows.entry(page).or_insert_with(|| {
-                let mut copy = Box::new([0u8; PAGE]);
-                // SAFETY: `page` is a mapped page of text (it holds a site).
-                unsafe {
-                    core::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), PAGE)
-                };
-                copy
-            });
-            shadow[at - page] = *b;
+            let n = (PAGE - (at - page)).min(bytes.len() - done);
+            let shadow = self.shadow(page);
+            shadow[at - page..at - page + n].copy_from_slice(&bytes[done..done + n]);
+            done += n;
         }
         Ok(())
     }
 
     fn commit(&mut self) -> Result<WriteStats, RemapError> {
         let shadows = core::mem::take(&mut self.shadows);
+        self.last = 0;
         let mut stats = WriteStats::default();
         if shadows.is_empty() {
             return Ok(stats);
         }
         let text = text_ranges()?;
-        if let Some(page) = shadows
-            .keys()
-            .find(|p| !text.iter().any(|(lo, hi)| lo <= p && **p + PAGE <= *hi))
+        if let Some((page, _)) = shadows
+            .iter()
+            .find(|(p, _)| !text.iter().any(|(lo, hi)| lo <= p && p + PAGE <= *hi))
         {
             return Err(RemapError::NotText(*page));
         }
