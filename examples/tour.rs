@@ -4,9 +4,6 @@
 //!
 //! `cargo run --release --example tour`
 
-use iced_x86::{
-    Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
-};
 use pv::x86_64 as pvx;
 use pv_monitor::{Monitor, now_ns};
 use pv_runtime::hv::{self, Hypervisor};
@@ -14,49 +11,22 @@ use pv_runtime::writer::RemapWriter;
 use pv_runtime::{Binding, Patcher, Site, Target};
 use std::collections::BTreeMap;
 
-/// Names call targets and slots after the intrinsic routine they are.
-struct Routines(BTreeMap<u64, String>);
-
-impl Routines {
-    fn new() -> Self {
-        let mut names = BTreeMap::new();
-        for i in pv_runtime::intrinsics() {
-            names.insert(i.native as usize as u64, format!("{}::native", i.name));
-            names
-                .entry(i.xen as usize as u64)
-                .or_insert_with(|| format!("{}::xen", i.name));
-            names.insert(i.slot.addr() as u64, format!("{}::slot", i.name));
-        }
-        Routines(names)
+/// The running intrinsics' routines and slots by address, to name call targets.
+fn routines() -> pv_sites::x86_64::Names {
+    let mut names = std::collections::HashMap::new();
+    for i in pv_runtime::intrinsics() {
+        names.insert(i.native as usize as u64, format!("{}::native", i.name));
+        names
+            .entry(i.xen as usize as u64)
+            .or_insert_with(|| format!("{}::xen", i.name));
+        names.insert(i.slot.addr() as u64, format!("{}::slot", i.name));
     }
+    std::rc::Rc::new(names)
 }
 
-impl SymbolResolver for Routines {
-    fn symbol(
-        &mut self,
-        _: &Instruction,
-        _: u32,
-        _: Option<u32>,
-        address: u64,
-        _: u32,
-    ) -> Option<SymbolResult<'_>> {
-        self.0
-            .get(&address)
-            .map(|name| SymbolResult::with_str(address, name.as_str()))
-    }
-}
-
-/// Disassembles a site's bytes on one `; `-separated line.
+/// Disassembles a site's bytes on one `; `-separated line, with pv-sites' disassembler.
 fn disasm(bytes: &[u8], ip: usize) -> String {
-    let mut fmt = IntelFormatter::with_options(Some(Box::new(Routines::new())), None);
-    fmt.options_mut().set_space_after_operand_separator(true);
-    let mut out = Vec::new();
-    for insn in Decoder::with_ip(64, bytes, ip as u64, DecoderOptions::NONE) {
-        let mut text = String::new();
-        fmt.format(&insn, &mut text);
-        out.push(text);
-    }
-    out.join("; ")
+    pv_sites::x86_64::disassemble(&routines(), bytes, ip as u64).join("; ")
 }
 
 fn sites() -> Vec<Site> {

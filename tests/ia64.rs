@@ -6,92 +6,32 @@
 mod common;
 
 use common::ia64::{assemble, link, objdump, scratch};
-use object::{Object, ObjectSection, ObjectSymbol};
 use pv_runtime::abi::ia64::asm::{Decl, XenBody, bundle, fragment, instructions};
 use pv_runtime::arch::ia64::decls;
-use pv_runtime::arch::ia64::image::{Descriptor, Memory, Patcher, Tables, Target};
+use pv_runtime::arch::ia64::image::{Descriptor, Memory, Patcher, Target};
 use pv_runtime::{Binding, report::Reason};
+use pv_sites::elf::Elf;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use pv as _;
 
-/// A linked ELF file as the engine's memory: each section with file data, by address.
-struct Elf {
-    bytes: Vec<u8>,
-    sections: Vec<(u64, u64, usize)>,
-    symbols: HashMap<String, u64>,
-    tables: Tables,
-}
-
-impl Elf {
-    fn load(path: &Path) -> Elf {
-        let bytes = std::fs::read(path).unwrap();
-        let file = object::File::parse(&*bytes).unwrap();
-        let mut sections = Vec::new();
-        let range = |name: &str| {
-            let s = file
-                .section_by_name(name)
-                .unwrap_or_else(|| panic!("{name} in the image"));
-            (s.address(), s.size())
-        };
-        let tables = Tables {
-            sites: range("pv_sites"),
-            intrinsics: range("pv_intrinsics"),
-        };
-        for s in file.sections() {
-            if let Some((offset, size)) = s.file_range() {
-                sections.push((s.address(), size, offset as usize));
+/// `text` with every symbol of the image replaced by its address.
+fn resolve(elf: &Elf, text: &str) -> String {
+    text.split_inclusive(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map(|part| {
+            let word = part.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+            match elf.symbol(word) {
+                Some(addr) if !word.is_empty() => part.replacen(word, &format!("{addr:#x}"), 1),
+                _ => part.to_string(),
             }
-        }
-        let symbols = file
-            .symbols()
-            .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
-            .collect();
-        Elf {
-            bytes,
-            sections,
-            symbols,
-            tables,
-        }
-    }
-
-    fn offset(&self, addr: u64, len: usize) -> Option<usize> {
-        let (base, _, off) = self
-            .sections
-            .iter()
-            .find(|(a, size, _)| *a <= addr && addr + len as u64 <= a + size)?;
-        Some(off + (addr - base) as usize)
-    }
-
-    fn save(&self, path: &Path) {
-        std::fs::write(path, &self.bytes).unwrap();
-    }
-
-    /// `text` with every symbol of the image replaced by its address.
-    fn resolve(&self, text: &str) -> String {
-        text.split_inclusive(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map(|part| {
-                let word = part.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
-                match self.symbols.get(word) {
-                    Some(addr) if !word.is_empty() => part.replacen(word, &format!("{addr:#x}"), 1),
-                    _ => part.to_string(),
-                }
-            })
-            .collect()
-    }
+        })
+        .collect()
 }
 
-impl Memory for Elf {
-    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let off = self.offset(addr, len)?;
-        Some(&self.bytes[off..off + len])
-    }
-    fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<()> {
-        let off = self.offset(addr, bytes.len())?;
-        self.bytes[off..off + bytes.len()].copy_from_slice(bytes);
-        Some(())
-    }
+/// The address of the image's symbol `name`.
+fn sym(elf: &Elf, name: &str) -> u64 {
+    elf.symbol(name).unwrap_or_else(|| panic!("symbol {name}"))
 }
 
 /// One instruction line of `objdump -d`, normalized: no template, no stop, no symbol comment.
@@ -168,11 +108,11 @@ fn canonical(dir: &Path, texts: &[String]) -> HashMap<String, String> {
 /// What a site must hold after patching for `target`, as source text: the body if it fits
 /// the site, else a retargeted call (option 2) or the untouched indirect sequence (option 3).
 fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
-    let native: Vec<String> = instructions(d.native).map(|i| elf.resolve(i)).collect();
+    let native: Vec<String> = instructions(d.native).map(|i| resolve(elf, i)).collect();
     let xen: Option<Vec<String>> = match d.xen {
         XenBody::Native => Some(native.clone()),
         XenBody::Nop => Some(vec![]),
-        XenBody::Asm(text) => Some(instructions(text).map(|i| elf.resolve(i)).collect()),
+        XenBody::Asm(text) => Some(instructions(text).map(|i| resolve(elf, i)).collect()),
         XenBody::Hyperprivop(nr) => Some(vec![format!("break.m {nr:#x}")]),
         XenBody::Call(_) | XenBody::Hypercall(..) => None,
     };
@@ -189,11 +129,11 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
     match (body, d.binding) {
         (Some(b), _) if b.len() * 16 <= d.site_size() => b,
         (_, Binding::DirectBranch) => {
-            vec![format!("br.call.sptk.many b0={:#x}", elf.symbols[&routine])]
+            vec![format!("br.call.sptk.many b0={:#x}", sym(elf, &routine))]
         }
         (_, Binding::IndirectBranch) if d.linux_form() => {
             let mut v = vec![
-                elf.resolve(&format!("movl r2={slot}")),
+                resolve(elf, &format!("movl r2={slot}")),
                 "ld8 r2=[r2]".into(),
                 "mov b7=r2".into(),
             ];
@@ -210,7 +150,7 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
         }
         (_, Binding::IndirectBranch) => {
             let mut v = vec![
-                elf.resolve(&format!("movl r2={slot}")),
+                resolve(elf, &format!("movl r2={slot}")),
                 "ld8 r2=[r2]".into(),
             ];
             v.extend(["mov b1=r2", "br.call.sptk.many b0=b1"].map(String::from));
@@ -225,7 +165,7 @@ fn build(name: &str) -> (PathBuf, Elf) {
     let mut text = String::new();
     pv_runtime::abi::ia64::file::write(&mut text, decls()).unwrap();
     let object = assemble(&dir, "catalogue", &text);
-    let elf = Elf::load(&link(&dir, &object));
+    let elf = Elf::load(&link(&dir, &object)).unwrap();
     (dir, elf)
 }
 
@@ -268,8 +208,8 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
         );
     }
     let (dir, mut elf) = build("catalogue");
-    let original = elf.bytes.clone();
-    let mut patcher = Patcher::new(elf.tables);
+    let original = elf.bytes().to_vec();
+    let mut patcher = Patcher::new(elf.tables().unwrap());
     let dry = patcher.verify(&elf, Target::Native);
     assert_eq!(
         dry.refused_total, 0,
@@ -285,7 +225,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
         assert_eq!(report.refused_total, 0, "{report}");
         assert_eq!(report.calls_only, 1, "get_cpuid_call has no site");
         let path = dir.join(format!("{target:?}.elf"));
-        elf.save(&path);
+        elf.save(&path).unwrap();
         let sites = listing(&objdump(&path));
         let wanted: Vec<(&Decl, Vec<String>)> = decls()
             .iter()
@@ -305,8 +245,8 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
             );
         }
         for d in decls() {
-            let slot = elf.symbols[&format!("pv_slot_{}", d.name)];
-            let desc = Descriptor::read(&elf, elf.symbols[&format!("pv_desc_{}", d.name)]).unwrap();
+            let slot = sym(&elf, &format!("pv_slot_{}", d.name));
+            let desc = Descriptor::read(&elf, sym(&elf, &format!("pv_desc_{}", d.name))).unwrap();
             let slot_now = u64::from_le_bytes(elf.read(slot, 8).unwrap().try_into().unwrap());
             assert_eq!(
                 slot_now,
@@ -336,7 +276,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
     }
     patcher.revert(&mut elf);
     assert!(
-        elf.bytes == original,
+        elf.bytes() == &original[..],
         "revert restores every byte of the image"
     );
 }
@@ -344,11 +284,11 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
 #[test]
 fn a_tampered_bundle_is_refused_and_left_alone() {
     let (_dir, mut elf) = build("tamper");
-    let site = elf.symbols["pv_site_get_cpuid_direct"];
+    let site = sym(&elf, "pv_site_get_cpuid_direct");
     let mut bytes = elf.read(site, 16).unwrap().to_vec();
     bytes[7] ^= 0x10;
     elf.write(site, &bytes).unwrap();
-    let mut patcher = Patcher::new(elf.tables);
+    let mut patcher = Patcher::new(elf.tables().unwrap());
     let report = patcher.apply(&mut elf, Target::Xen);
     assert_eq!(report.refused_total, 1, "{report}");
     let refusal = report.refused().next().unwrap();
@@ -382,7 +322,7 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
     let dir = scratch("hypercall");
     let mut text = String::new();
     pv_runtime::abi::ia64::file::write(&mut text, &[block]).unwrap();
-    let mut elf = Elf::load(&link(&dir, &assemble(&dir, "hypercall", &text)));
+    let mut elf = Elf::load(&link(&dir, &assemble(&dir, "hypercall", &text))).unwrap();
     let routine = &listing(&objdump(&dir.join("hypercall.elf")))["pv_xen_block"];
     assert!(
         routine.contains(&"break.m 0x1000".to_string()),
@@ -392,7 +332,7 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
         routine.contains(&"movl r2=0x1d".to_string()),
         "sched_op in r2: {routine:?}"
     );
-    let mut patcher = Patcher::new(elf.tables);
+    let mut patcher = Patcher::new(elf.tables().unwrap());
     let report = patcher.apply(&mut elf, Target::Xen);
     assert_eq!(
         (report.refused_total, report.total().patched),
@@ -400,13 +340,13 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
         "{report}"
     );
     let path = dir.join("xen.elf");
-    elf.save(&path);
+    elf.save(&path).unwrap();
     let site = &listing(&objdump(&path))["pv_site_block"];
     assert_eq!(
         site,
         &[format!(
             "br.call.sptk.many b0={:x}",
-            elf.symbols["pv_xen_block"]
+            sym(&elf, "pv_xen_block")
         )]
     );
 }
@@ -414,18 +354,19 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
 #[test]
 fn records_carry_the_xen_kind() {
     let (_dir, elf) = build("records");
-    let kinds: HashMap<String, u8> = pv_runtime::arch::ia64::image::records(&elf, &elf.tables)
-        .map(|r| r.unwrap())
-        .map(|r| {
-            (
-                Descriptor::read(&elf, r.desc)
-                    .unwrap()
-                    .name(&elf)
-                    .to_string(),
-                r.xen_kind,
-            )
-        })
-        .collect();
+    let kinds: HashMap<String, u8> =
+        pv_runtime::arch::ia64::image::records(&elf, &elf.tables().unwrap())
+            .map(|r| r.unwrap())
+            .map(|r| {
+                (
+                    Descriptor::read(&elf, r.desc)
+                        .unwrap()
+                        .name(&elf)
+                        .to_string(),
+                    r.xen_kind,
+                )
+            })
+            .collect();
     use pv_runtime::abi::record::xen_kind::*;
     assert_eq!(kinds["get_cpuid"], HYPERCALL, "a hyperprivop");
     assert_eq!(kinds["get_itc"], NATIVE);

@@ -7,6 +7,26 @@
 
 pub mod scale;
 
+/// A scaling binary with `$n` sites (feature `scale`): three intrinsics in options 1, 2 and 3,
+/// called `$n` times from the generated `sites_$n.rs`, then [`scale::run`].
+#[macro_export]
+macro_rules! scale_binary {
+    ($n:literal) => {
+        #[::pv_macros::pv_intrinsic(binding = inline_patch, reg = "rax", native = "lea rax, [rax + 1]", xen = call(pv_bench::xen_inc))]
+        fn s1(x: u64) -> u64;
+        #[::pv_macros::pv_intrinsic(binding = direct_branch, reg = "rax", native = "lea rax, [rax + 1]", xen = call(pv_bench::xen_inc))]
+        fn s2(x: u64) -> u64;
+        #[::pv_macros::pv_intrinsic(binding = indirect_branch, reg = "rax", native = "lea rax, [rax + 1]", xen = call(pv_bench::xen_inc))]
+        fn s3(x: u64) -> u64;
+
+        include!(concat!(env!("OUT_DIR"), "/sites_", stringify!($n), ".rs"));
+
+        fn main() {
+            $crate::scale::run(concat!(stringify!($n), " sites"), 5);
+        }
+    };
+}
+
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::writer::RemapWriter;
 use pv_runtime::{Patcher, Target};

@@ -1,5 +1,6 @@
-//! The parts of an ELF file pv-sites reads: sections by address, symbols (demangled) to name
-//! what contains an address, and pointer fields as the loader would relocate them.
+//! An ELF file as pv reads it: sections by address (also as patchable memory for the ia64
+//! image engine), symbols (demangled) to name what contains an address, and pointer fields as
+//! the loader would relocate them.
 
 use crate::Error;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, elf};
@@ -16,7 +17,9 @@ pub enum Machine {
     Ia64,
 }
 
+/// A loaded ELF file.
 pub struct Elf {
+    /// Its architecture.
     pub machine: Machine,
     data: Vec<u8>,
     /// (address, size, file offset) of every section with file contents.
@@ -29,6 +32,7 @@ pub struct Elf {
 }
 
 impl Elf {
+    /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Elf, Error> {
         let data = std::fs::read(path).map_err(|e| Error::Read(path.display().to_string(), e))?;
         let file = object::File::parse(&*data).map_err(|e| Error::Parse(e.to_string()))?;
@@ -81,6 +85,32 @@ impl Elf {
             relative,
             symbols,
         })
+    }
+
+    /// The ia64 engine's tables (`pv_sites`, `pv_intrinsics`), if the file has both.
+    pub fn tables(&self) -> Option<pv_runtime::arch::ia64::image::Tables> {
+        Some(pv_runtime::arch::ia64::image::Tables {
+            sites: self.section("pv_sites")?,
+            intrinsics: self.section("pv_intrinsics")?,
+        })
+    }
+
+    /// The file's bytes, as read or as patched since.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Writes the file's bytes (as patched) to `path`.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, &self.data)
+    }
+
+    /// The address of the symbol named `name` (demangled).
+    pub fn symbol(&self, name: &str) -> Option<u64> {
+        self.symbols
+            .iter()
+            .find(|(_, _, n)| n == name)
+            .map(|(a, _, _)| *a)
     }
 
     /// A section's (address, size).
@@ -140,8 +170,13 @@ impl Memory for Elf {
         self.data.get(off..off + len)
     }
 
-    /// pv-sites never writes: plans are computed, not applied.
-    fn write(&mut self, _: u64, _: &[u8]) -> Option<()> {
-        None
+    /// Patches the file's bytes in memory (the ia64 engine applies plans to images this way;
+    /// the lister itself only reads).
+    fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<()> {
+        let off = self.offset(addr, bytes.len())?;
+        self.data
+            .get_mut(off..off + bytes.len())?
+            .copy_from_slice(bytes);
+        Some(())
     }
 }

@@ -5,10 +5,10 @@
 //! own, so the listing is what the engine would do.
 
 #![warn(missing_docs)]
-mod elf;
+pub mod elf;
 mod ia64;
 pub mod render;
-mod x86_64;
+pub mod x86_64;
 
 pub use elf::Machine;
 use pv_runtime::abi::record;

@@ -1,5 +1,5 @@
 //! x86_64 sites: the descriptor's routine fields read through the loader's relocations, the
-//! engine's own encoder for the plans, iced-x86 to disassemble.
+//! engine's own encoder for the plans, and [`disassemble`] (iced-x86), which the tour shares.
 
 use crate::elf::{Elf, Machine};
 use crate::{Planned, SiteInfo, owner, registers};
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::mem::offset_of;
 use std::rc::Rc;
 
-pub fn site(elf: &Elf, names: &Names, r: &RawRecord) -> SiteInfo {
+pub(crate) fn site(elf: &Elf, names: &Names, r: &RawRecord) -> SiteInfo {
     let field = |offset: usize| elf.pointer(r.desc + offset as u64).unwrap_or(0);
     let (native, xen, slot_ref) = (
         field(offset_of!(Intrinsic, native)),
@@ -90,7 +90,8 @@ impl SymbolResolver for Symbols {
     }
 }
 
-fn disassemble(names: &Names, bytes: &[u8], ip: u64) -> Vec<String> {
+/// Disassembles `bytes` at `ip` (Intel syntax), naming addresses found in `names`.
+pub fn disassemble(names: &Names, bytes: &[u8], ip: u64) -> Vec<String> {
     let mut fmt = IntelFormatter::with_options(Some(Box::new(Symbols(names.clone()))), None);
     fmt.options_mut().set_space_after_operand_separator(true);
     Decoder::with_ip(64, bytes, ip, DecoderOptions::NONE)

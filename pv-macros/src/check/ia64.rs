@@ -140,17 +140,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         ),
         _ => {}
     }
-    for text in [
-        Some(&intr.native),
-        if let Xen::Asm(s) = &intr.xen {
-            Some(s)
-        } else {
-            None
-        },
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for text in super::sequences(intr) {
         let body = text.value();
         if let Some(insn) = pv_abi::ia64::asm::unknown_unit(&body) {
             errors.push(

@@ -274,6 +274,16 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
     }
 }
 
+/// The instruction sequences a declaration supplies: the native one, and the Xen one if it is
+/// `xen = asm(...)`.
+pub fn sequences(intr: &Intrinsic) -> impl Iterator<Item = &syn::LitStr> {
+    let xen = match &intr.xen {
+        crate::model::Xen::Asm(s) => Some(s),
+        _ => None,
+    };
+    std::iter::once(&intr.native).chain(xen)
+}
+
 /// Only values that fit one 64-bit register cross a site.
 fn check_type(ty: &Type, errors: &mut Accumulator) {
     const SCALARS: [&str; 12] = [

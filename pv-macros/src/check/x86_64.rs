@@ -60,17 +60,7 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
             .with_span(span),
         );
     }
-    for text in [
-        Some(&intr.native),
-        if let Xen::Asm(s) = &intr.xen {
-            Some(s)
-        } else {
-            None
-        },
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for text in super::sequences(intr) {
         let body = text.value();
         let instructions: Vec<&str> = body
             .split([';', '\n'])
