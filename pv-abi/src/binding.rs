@@ -93,23 +93,18 @@ impl Binding {
     }
 }
 
-/// What a binding is on one architecture: the registers its own sequence writes, the ones pv
-/// adds to every site's clobbers, and how the site may be patched.
+/// What a binding's call-site sequence costs on one architecture: the registers its own
+/// sequence writes (and why) and the ones pv adds to every site's clobbers. x86_64 has no
+/// entry: its stubs save what the contract preserves, and flags are left to the compiler.
 #[derive(Clone, Copy, Debug)]
 pub struct BindingAbi {
     /// The binding these properties describe.
     pub binding: Binding,
-    /// The site as compiled.
-    pub site: &'static str,
     /// Registers the binding's own sequence writes, which the declaration must list in
     /// `clobber` (so the caller sees them).
     pub own_clobbers: &'static [&'static str],
+    /// The instruction that writes [`Self::own_clobbers`], for error messages.
+    pub own_reason: &'static str,
     /// Registers every site of the binding clobbers without being declared.
     pub implicit_clobbers: &'static [&'static str],
-    /// Whether the site may use the memory stack (a call pushes a return address).
-    pub needs_stack: bool,
-    /// Whether the site may change condition flags (x86_64 RFLAGS).
-    pub writes_flags: bool,
-    /// Whether the engine may patch the site into a call.
-    pub becomes_call: bool,
 }

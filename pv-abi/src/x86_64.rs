@@ -152,52 +152,6 @@ pub fn fill_nops(buf: &mut [u8]) {
     }
 }
 
-/// The four bindings on x86_64. No binding needs declared clobbers: stubs and adapters save what
-/// the contract preserves; option 4 is an ordinary C call the compiler knows.
-pub const BINDINGS: [crate::BindingAbi; 4] = {
-    use crate::{Binding, BindingAbi};
-    const C_CALL: &[&str] = &[
-        "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "rflags",
-    ];
-    const fn b(
-        binding: Binding,
-        site: &'static str,
-        implicit: &'static [&'static str],
-    ) -> BindingAbi {
-        BindingAbi {
-            binding,
-            site,
-            own_clobbers: &[],
-            implicit_clobbers: implicit,
-            needs_stack: true,
-            writes_flags: true,
-            becomes_call: true,
-        }
-    }
-    [
-        b(
-            Binding::InlinePatch,
-            "native body, nops to at least 5 bytes",
-            &["rflags"],
-        ),
-        b(
-            Binding::DirectBranch,
-            "call rel32 (5 bytes) to the native routine",
-            &["rflags"],
-        ),
-        b(
-            Binding::IndirectBranch,
-            "call [rip + slot] (6 bytes)",
-            &["rflags"],
-        ),
-        b(
-            Binding::IndirectCall,
-            "C-ABI call through the slot; no site",
-            C_CALL,
-        ),
-    ]
-};
-
 /// Every name of each general register (64/32/16/8-bit), by mask bit: what a sequence may
 /// write through.
 pub const ALIASES: [&[&str]; 16] = [

@@ -300,65 +300,48 @@ pub const BINDINGS: [crate::BindingAbi; 4] = {
     ];
     const fn b(
         binding: Binding,
-        site: &'static str,
-        own: &'static [&'static str],
-        implicit: &'static [&'static str],
-        becomes_call: bool,
+        own_clobbers: &'static [&'static str],
+        own_reason: &'static str,
+        implicit_clobbers: &'static [&'static str],
     ) -> BindingAbi {
         BindingAbi {
             binding,
-            site,
-            own_clobbers: own,
-            implicit_clobbers: implicit,
-            needs_stack: false,
-            writes_flags: false,
-            becomes_call,
+            own_clobbers,
+            own_reason,
+            implicit_clobbers,
         }
     }
     [
-        b(
-            Binding::InlinePatch,
-            "native bundles, nop bundles up to the Xen body's size",
-            &[],
-            &[],
-            false,
-        ),
+        // Native bundles, nop bundles up to the Xen body's size.
+        b(Binding::InlinePatch, &[], "", &[]),
         b(
             Binding::DirectBranch,
-            "br.call b0 = native (1 bundle)",
             &["b0"],
+            "option 2's `br.call b0 = native` writes b0",
             &["ar.pfs"],
-            true,
         ),
         b(
             Binding::IndirectBranch,
-            "movl r2 = slot; ld8 r2 = [r2]; mov b1 = r2; br.call b0 = b1 (4 bundles)",
             &["r2", "b0", "b1"],
+            "option 3 loads the function pointer into r2, moves it to b1 and does `br.call b0 = b1`",
             &["ar.pfs"],
-            true,
         ),
-        b(
-            Binding::IndirectCall,
-            "C-ABI call through the slot's function descriptor; no site",
-            &[],
-            C_SCRATCH,
-            true,
-        ),
+        // A C-ABI call through the slot's function descriptor; the compiler's own set.
+        b(Binding::IndirectCall, &[], "", C_SCRATCH),
     ]
 };
 
-/// Option 3 in Linux's form (see [`asm::Form::Linux`]).
+/// Option 3 in Linux's form (see [`asm::Form::Linux`]): seven bundles that branch with
+/// `br.cond b7` and return through b6.
 pub const LINUX_FORM: crate::BindingAbi = crate::BindingAbi {
     binding: Binding::IndirectBranch,
-    site: "movl r2 = slot; ld8 r2 = [r2]; mov b7 = r2; mov r17 = ip; adds r17 = 64, r17; mov b6 = r17; br.cond b7 (7 bundles)",
     own_clobbers: &["r2", "r17", "b6", "b7"],
+    own_reason: "option 3 in Linux's form loads the slot into r2, moves it to b7, computes the return address in r17 and b6",
     implicit_clobbers: &[],
-    needs_stack: false,
-    writes_flags: false,
-    becomes_call: true,
 };
 
-fn abi(binding: Binding, form: asm::Form) -> &'static crate::BindingAbi {
+/// A binding's call-site sequence on ia64 in `form`.
+pub fn abi(binding: Binding, form: asm::Form) -> &'static crate::BindingAbi {
     match (binding, form) {
         (Binding::IndirectBranch, asm::Form::Linux) => &LINUX_FORM,
         _ => &BINDINGS[binding as usize - 1],
@@ -368,20 +351,6 @@ fn abi(binding: Binding, form: asm::Form) -> &'static crate::BindingAbi {
 /// What a binding's own call-site sequence clobbers on ia64.
 pub fn own_clobbers(binding: Binding, form: asm::Form) -> &'static [&'static str] {
     abi(binding, form).own_clobbers
-}
-
-/// The instruction that makes a binding clobber its own registers, for error messages.
-pub fn own_clobber_reason(binding: Binding, form: asm::Form) -> &'static str {
-    match (binding, form) {
-        (Binding::InlinePatch | Binding::IndirectCall, _) => "",
-        (Binding::DirectBranch, _) => "option 2's `br.call b0 = native` writes b0",
-        (Binding::IndirectBranch, asm::Form::Seed) => {
-            "option 3 loads the function pointer into r2, moves it to b1 and does `br.call b0 = b1`"
-        }
-        (Binding::IndirectBranch, asm::Form::Linux) => {
-            "option 3 in Linux's form loads the slot into r2, moves it to b7, computes the return address in r17 and b6"
-        }
-    }
 }
 
 /// Registers every site of a binding that calls clobbers without being declared (the

@@ -77,7 +77,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             Error::custom(format!(
                 "`{}` must be in `clobber`: {}; add `clobber = [{}]`",
                 missing.join("`, `"),
-                ia64::own_clobber_reason(intr.binding, form),
+                ia64::abi(intr.binding, form).own_reason,
                 missing.join(", ")
             ))
             .with_span(
