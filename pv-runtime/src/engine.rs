@@ -130,6 +130,7 @@ impl core::fmt::Debug for Bytes {
 
 impl Bytes {
     /// `head`, then nops up to `len`.
+    #[inline]
     fn padded(head: &[u8], len: usize) -> Result<Bytes, PlanError> {
         if head.len() > len {
             return Err(PlanError::BodyTooLong);
@@ -211,15 +212,14 @@ pub fn bytes(site: &Site, state: &State) -> Result<Bytes, PlanError> {
 pub struct SitePlan {
     /// The site being planned.
     pub site: Site,
-    /// The bytes the site must hold now.
-    pub expected: Result<Bytes, PlanError>,
     /// The bytes it will hold.
     pub new: Result<Bytes, PlanError>,
     /// What the transition does to the site.
     pub outcome: Outcome,
 }
 
-/// Plans the transition of `site` from `from` to `to`, comparing with what it holds.
+/// Plans the transition of `site` from `from` to `to`: it is patched only if it holds exactly
+/// the bytes `from` gives it.
 pub fn plan_site(site: Site, from: &State, to: &State) -> SitePlan {
     let expected = bytes(&site, from);
     let new = bytes(&site, to);
@@ -230,12 +230,7 @@ pub fn plan_site(site: Site, from: &State, to: &State) -> SitePlan {
         (Ok(_), Ok(_)) => Outcome::Mismatch,
         (Err(e), _) | (_, Err(e)) => Outcome::Unplannable(*e),
     };
-    SitePlan {
-        site,
-        expected,
-        new,
-        outcome,
-    }
+    SitePlan { site, new, outcome }
 }
 
 /// Drives transitions and remembers the state the sites are in.
