@@ -55,6 +55,10 @@ macro_rules! bindings {
             #[pv_intrinsic(binding = $b, reg = "rax", native = "xor eax, eax", xen = hypercall(xen_version, cmd, arg))]
             /// `xen_version(cmd, arg)`; 0 natively.
             pub fn version(cmd: u64, arg: u64) -> u64;
+
+            #[pv_intrinsic(binding = $b, reg = "rax", clobber = [rcx, rdx, rsi, rdi, r8, r9, r10, r11], native = "xor eax, eax", xen = hypercall(xen_version, cmd, arg))]
+            /// [`version`] declaring what a Xen hypercall may clobber, so the stub saves nothing.
+            pub fn version_clobbering(cmd: u64, arg: u64) -> u64;
         }
     )*};
 }
@@ -229,5 +233,29 @@ macro_rules! for_each_variant {
         $m!(hc_4x, "hypercall/4 after apply(Xen)", xen, |x| {
             $crate::b4::version(0, x)
         });
+        $m!(
+            hc_1c,
+            "hypercall/1 after apply(Xen), Xen's clobbers declared",
+            xen,
+            |x| { $crate::b1::version_clobbering(0, x) }
+        );
+        $m!(
+            hc_2c,
+            "hypercall/2 after apply(Xen), Xen's clobbers declared",
+            xen,
+            |x| { $crate::b2::version_clobbering(0, x) }
+        );
+        $m!(
+            hc_3c,
+            "hypercall/3 after apply(Xen), Xen's clobbers declared",
+            xen,
+            |x| { $crate::b3::version_clobbering(0, x) }
+        );
+        $m!(
+            hc_4c,
+            "hypercall/4 after apply(Xen), Xen's clobbers declared",
+            xen,
+            |x| { $crate::b4::version_clobbering(0, x) }
+        );
     };
 }
