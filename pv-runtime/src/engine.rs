@@ -223,13 +223,7 @@ pub struct SitePlan {
 pub fn plan_site(site: Site, from: &State, to: &State) -> SitePlan {
     let expected = bytes(&site, from);
     let new = bytes(&site, to);
-    let current = site.current();
-    let outcome = match (&expected, &new) {
-        (_, Ok(new)) if current == &new[..] => Outcome::Unchanged,
-        (Ok(expected), Ok(_)) if current == &expected[..] => Outcome::Patched,
-        (Ok(_), Ok(_)) => Outcome::Mismatch,
-        (Err(e), _) | (_, Err(e)) => Outcome::Unplannable(*e),
-    };
+    let outcome = Outcome::of(Some(site.current()), expected.as_deref(), new.as_deref());
     SitePlan { site, new, outcome }
 }
 

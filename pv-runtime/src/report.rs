@@ -19,6 +19,26 @@ pub enum Outcome {
     Unplannable(PlanError),
 }
 
+impl Outcome {
+    /// The rule every engine (x86_64 text, ia64 image) patches by: a site is written only if it
+    /// holds exactly the bytes expected of it now; one that already holds the new bytes is left
+    /// alone; anything else, or an unreadable site, is refused.
+    #[inline]
+    pub fn of(
+        current: Option<&[u8]>,
+        expected: Result<&[u8], &PlanError>,
+        new: Result<&[u8], &PlanError>,
+    ) -> Outcome {
+        match (current, expected, new) {
+            (Some(c), _, Ok(n)) if c == n => Outcome::Unchanged,
+            (Some(c), Ok(e), Ok(_)) if c == e => Outcome::Patched,
+            (Some(_), Ok(_), Ok(_)) => Outcome::Mismatch,
+            (None, _, _) => Outcome::Unplannable(PlanError::Unreadable),
+            (_, Err(e), _) | (_, _, Err(e)) => Outcome::Unplannable(*e),
+        }
+    }
+}
+
 /// Sites of one binding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {

@@ -450,4 +450,22 @@ mod tests {
         assert!(reg("r128").is_none() && reg("b8").is_none() && reg("r01").is_none());
         assert_eq!(names().count(), 128 + 8 + 64 + APP_REGS.len());
     }
+
+    #[test]
+    fn binding_table_is_indexed_by_binding_and_names_registers() {
+        for form in [asm::Form::Seed, asm::Form::Linux] {
+            for b in Binding::ALL {
+                let abi = abi(b, form);
+                assert_eq!(abi.binding, b);
+                for r in abi.own_clobbers.iter().chain(abi.implicit_clobbers) {
+                    assert!(is_reg(r), "{r}");
+                }
+                assert_eq!(
+                    abi.own_clobbers.is_empty(),
+                    abi.own_reason.is_empty(),
+                    "{b:?}"
+                );
+            }
+        }
+    }
 }

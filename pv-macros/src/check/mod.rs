@@ -163,8 +163,9 @@ fn resolve<A: Abi>(
     errors: &mut Accumulator,
     complete: &mut bool,
 ) -> Option<u8> {
-    *complete &= A::lookup(&name.name, usage).is_ok();
-    match A::lookup(&name.name, usage) {
+    let found = A::lookup(&name.name, usage);
+    *complete &= found.is_ok();
+    match found {
         Ok(bit) => bit,
         Err(why) if why.is_empty() => {
             let suggestion = did_you_mean(&name.name, A::names());

@@ -276,14 +276,7 @@ fn plan_site(
     let descriptor = Descriptor::read(mem, r.desc).ok_or((r.at, RecordError::Magic(0)))?;
     let expected = bytes(mem, &r, &descriptor, from);
     let new = bytes(mem, &r, &descriptor, to);
-    let current = mem.read(r.site, r.len);
-    let outcome = match (&expected, &new, current) {
-        (_, Ok(n), Some(c)) if c == &n[..] => Outcome::Unchanged,
-        (Ok(e), Ok(_), Some(c)) if c == &e[..] => Outcome::Patched,
-        (Ok(_), Ok(_), Some(_)) => Outcome::Mismatch,
-        (_, _, None) => Outcome::Unplannable(PlanError::Unreadable),
-        (Err(e), _, _) | (_, Err(e), _) => Outcome::Unplannable(*e),
-    };
+    let outcome = Outcome::of(mem.read(r.site, r.len), expected.as_deref(), new.as_deref());
     Ok(Plan {
         record: r,
         descriptor,
