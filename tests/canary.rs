@@ -37,7 +37,7 @@ mod decl {
 /// Wrong on purpose, and built by hand because the macro refuses it: a probe that writes r9
 /// while its contract says only rax.
 mod liar {
-    use pv_runtime::{Arch, Binding, Contract, Intrinsic, Slot, XenKind};
+    use pv_runtime::{Arch, Binding, BodyKind, Contract, Intrinsic, Slot};
 
     #[unsafe(naked)]
     unsafe extern "C" fn probe() {
@@ -56,7 +56,7 @@ mod liar {
             defs: 1,
             clobbers: 1 << 16,
         },
-        xen_kind: XenKind::Native,
+        xen_kind: BodyKind::Native,
         native: probe,
         xen: probe,
         probe,

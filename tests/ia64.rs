@@ -354,7 +354,7 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
 #[test]
 fn records_carry_the_xen_kind() {
     let (_dir, elf) = build("records");
-    let kinds: HashMap<String, u8> =
+    let kinds: HashMap<String, pv_runtime::BodyKind> =
         pv_runtime::arch::ia64::image::records(&elf, &elf.tables().unwrap())
             .map(|r| r.unwrap())
             .map(|r| {
@@ -367,8 +367,8 @@ fn records_carry_the_xen_kind() {
                 )
             })
             .collect();
-    use pv_runtime::abi::record::xen_kind::*;
-    assert_eq!(kinds["get_cpuid"], HYPERCALL, "a hyperprivop");
-    assert_eq!(kinds["get_itc"], NATIVE);
-    assert_eq!(kinds["rsm_i"], ASM);
+    use pv_runtime::BodyKind;
+    assert_eq!(kinds["get_cpuid"], BodyKind::Hyperprivop);
+    assert_eq!(kinds["get_itc"], BodyKind::Native);
+    assert_eq!(kinds["rsm_i"], BodyKind::Asm);
 }

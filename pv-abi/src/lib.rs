@@ -7,9 +7,11 @@
 #![no_std]
 
 pub mod binding;
+pub mod body;
 pub mod ia64;
 pub mod record;
 pub mod x86_64;
 pub mod xen;
 
 pub use binding::{Arch, Binding, BindingAbi};
+pub use body::BodyKind;

@@ -38,23 +38,9 @@ pub const VERSION: u8 = 1;
 pub const FLAG_PROBE: u8 = 1;
 /// Set on ia64 option 3 sites in Linux's form (`br.cond b7`, return address in b6).
 pub const FLAG_IA64_LINUX_FORM: u8 = 2;
-/// Flag bits 2-4 hold the intrinsic's Xen kind (see [`xen_kind`]), so a tool can plan Xen from
-/// the record alone.
+/// Flag bits 2-4 hold the intrinsic's Xen body kind ([`crate::BodyKind`] code), so a tool can
+/// plan Xen from the record alone.
 pub const XEN_KIND_SHIFT: u8 = 2;
-
-/// How Xen implements an intrinsic, as records and ia64 descriptor blocks encode it.
-pub mod xen_kind {
-    /// The native sequence runs unchanged.
-    pub const NATIVE: u8 = 0;
-    /// Nothing: sites become nops.
-    pub const NOP: u8 = 1;
-    /// A replacement sequence.
-    pub const ASM: u8 = 2;
-    /// One hypercall (x86_64) or hyperprivop (ia64) instruction sequence, never inline on x86_64.
-    pub const HYPERCALL: u8 = 3;
-    /// A routine that calls: a Rust function, or an ia64 hypercall.
-    pub const CALL: u8 = 4;
-}
 /// Size of one record.
 pub const SIZE: usize = 56;
 /// Largest site a record can describe (the length field is one byte, the engine buffers 64).

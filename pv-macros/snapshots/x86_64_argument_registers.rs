@@ -18,7 +18,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             defs: 0x1,
             clobbers: 0x10004,
         },
-        xen_kind: ::pv_runtime::XenKind::Nop,
+        xen_kind: ::pv_runtime::BodyKind::Nop,
         native: __pv_native,
         xen: __pv_xen,
         probe: __pv_probe,

@@ -20,7 +20,7 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
             defs: 0x80,
             clobbers: 0x10007,
         },
-        xen_kind: ::pv_runtime::XenKind::Asm,
+        xen_kind: ::pv_runtime::BodyKind::Asm,
         native: __pv_native,
         xen: __pv_xen,
         probe: __pv_probe,

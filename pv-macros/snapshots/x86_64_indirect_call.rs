@@ -18,7 +18,7 @@ pub unsafe fn load_idt(ptr: *const u8) {
             defs: 0x1,
             clobbers: 0x10fc7,
         },
-        xen_kind: ::pv_runtime::XenKind::Call,
+        xen_kind: ::pv_runtime::BodyKind::Call,
         native: __pv_native,
         xen: __pv_xen,
         probe: __pv_probe,

@@ -18,7 +18,7 @@ pub fn rdtsc() -> u64 {
             defs: 0x1,
             clobbers: 0x10004,
         },
-        xen_kind: ::pv_runtime::XenKind::Native,
+        xen_kind: ::pv_runtime::BodyKind::Native,
         native: __pv_native,
         xen: __pv_native,
         probe: __pv_probe,

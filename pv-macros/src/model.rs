@@ -64,6 +64,21 @@ pub enum Xen {
     Hyperprivop(&'static pv_abi::ia64::Hyperprivop, Span),
 }
 
+impl Xen {
+    /// What the body is, as records and descriptors encode it.
+    pub fn kind(&self) -> pv_abi::BodyKind {
+        use pv_abi::BodyKind;
+        match self {
+            Xen::Native => BodyKind::Native,
+            Xen::Nop => BodyKind::Nop,
+            Xen::Asm(_) => BodyKind::Asm,
+            Xen::Hypercall { .. } => BodyKind::Hypercall,
+            Xen::Call(_) => BodyKind::Call,
+            Xen::Hyperprivop(..) => BodyKind::Hyperprivop,
+        }
+    }
+}
+
 /// One `#[pv_intrinsic]` declaration.
 pub struct Intrinsic {
     /// The user's own attributes (doc comments), kept on the generated function.

@@ -7,13 +7,13 @@
 //! refused and reported, and never written; every other site is still patched.
 
 use crate::arch::x86_64 as codec;
-use crate::ops::{Intrinsic, Routine, XenKind, intrinsics};
+use crate::ops::{Intrinsic, Routine, intrinsics};
 use crate::report::{Outcome, Report};
 use crate::site::{RawRecord, Site, sites};
 use crate::writer::TextWriter;
 use core::ops::Deref;
 use pv_abi::record::MAX_SITE_LEN;
-use pv_abi::{Arch, Binding};
+use pv_abi::{Arch, Binding, BodyKind};
 
 /// A backend of the user's: the routine it installs for each intrinsic.
 pub trait Backend {
@@ -58,8 +58,8 @@ impl Target<'_> {
     fn inline<'s>(&self, site: &Site) -> Option<&'s [u8]> {
         let native = Some(site.native_body());
         match (self, site.intrinsic.xen_kind) {
-            (Target::Native, _) | (Target::Xen, XenKind::Native) => native,
-            (Target::Xen, XenKind::Nop) => Some(&[]),
+            (Target::Native, _) | (Target::Xen, BodyKind::Native) => native,
+            (Target::Xen, BodyKind::Nop) => Some(&[]),
             (Target::Backend(b), _) if b.routine(site.intrinsic).is_none() => native,
             _ => None,
         }

@@ -24,9 +24,9 @@ pub mod xen;
 pub mod hv;
 
 pub use engine::{Backend, Patcher, Target};
-pub use ops::{Contract, Intrinsic, Routine, Slot, XenKind, intrinsics};
+pub use ops::{Contract, Intrinsic, Routine, Slot, intrinsics};
 pub use pv_abi as abi;
-pub use pv_abi::{Arch, Binding};
+pub use pv_abi::{Arch, Binding, BodyKind};
 pub use report::Report;
 pub use site::{Site, sites};
 

@@ -3,7 +3,7 @@
 //! including option 4 ones, which have no site — without a registry.
 
 use core::cell::UnsafeCell;
-use pv_abi::{Arch, Binding};
+use pv_abi::{Arch, Binding, BodyKind};
 
 /// An out-of-line routine. Options 1-3 follow the declared register contract; option 4 the C
 /// ABI with the declared signature. Either way the type only names an address.
@@ -18,21 +18,6 @@ pub struct Contract {
     pub defs: u64,
     /// Registers the site may clobber, flags included.
     pub clobbers: u64,
-}
-
-/// How Xen implements an intrinsic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XenKind {
-    /// The native sequence runs unchanged (Xen emulates it if it traps).
-    Native,
-    /// Nothing: sites become nops.
-    Nop,
-    /// A replacement instruction sequence (e.g. `XEN_EMULATE_PREFIX cpuid`).
-    Asm,
-    /// A hypercall through the hypercall page.
-    Hypercall(u32),
-    /// A Rust function called through a callee-save thunk.
-    Call,
 }
 
 /// One intrinsic: everything the engine and tools need to know of a declaration. `repr(C)`,
@@ -50,7 +35,7 @@ pub struct Intrinsic {
     /// The contract callers see (the C ABI for option 4).
     pub contract: Contract,
     /// How Xen implements it.
-    pub xen_kind: XenKind,
+    pub xen_kind: BodyKind,
     /// The native routine (option 4: its C-ABI adapter).
     pub native: Routine,
     /// The Xen routine (option 4: its C-ABI adapter); the native routine when Xen runs it.

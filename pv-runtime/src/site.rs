@@ -3,7 +3,7 @@
 
 use crate::ops::Intrinsic;
 use pv_abi::record::{self, offset};
-use pv_abi::{Arch, Binding};
+use pv_abi::{Arch, Binding, BodyKind};
 
 /// Why a record cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum RecordError {
     Binding(u8),
     /// Longer than the engine's site buffer.
     TooLong(u8),
+    /// A body-kind code that is no [`BodyKind`].
+    BodyKind(u8),
 }
 
 impl core::fmt::Display for RecordError {
@@ -31,6 +33,7 @@ impl core::fmt::Display for RecordError {
             ),
             RecordError::Arch(a) => write!(f, "unknown arch code {a}"),
             RecordError::Binding(b) => write!(f, "unknown binding {b}"),
+            RecordError::BodyKind(k) => write!(f, "unknown body kind {k}"),
             RecordError::TooLong(l) => {
                 write!(f, "site or body of {l} bytes exceeds the engine's buffer")
             }
@@ -48,8 +51,8 @@ pub struct RawRecord {
     pub probe: bool,
     /// All flag bits (`pv_abi::record::FLAG_*`).
     pub flags: u8,
-    /// The intrinsic's Xen kind (`pv_abi::record::xen_kind`), from the flags.
-    pub xen_kind: u8,
+    /// How Xen implements the intrinsic, from the flags.
+    pub xen_kind: BodyKind,
     /// Architecture of the site.
     pub arch: Arch,
     /// How the site reaches the intrinsic.
@@ -98,11 +101,13 @@ impl RawRecord {
         if len as usize > max || bytes[offset::REPL_LEN] as usize > max {
             return Err(RecordError::TooLong(len.max(bytes[offset::REPL_LEN])));
         }
+        let kind = bytes[offset::FLAGS] >> record::XEN_KIND_SHIFT & 0b111;
+        let xen_kind = BodyKind::from_code(kind).ok_or(RecordError::BodyKind(kind))?;
         Ok(RawRecord {
             at,
             probe: bytes[offset::FLAGS] & record::FLAG_PROBE != 0,
             flags: bytes[offset::FLAGS],
-            xen_kind: bytes[offset::FLAGS] >> record::XEN_KIND_SHIFT & 0b111,
+            xen_kind,
             arch,
             binding,
             len: len as usize,

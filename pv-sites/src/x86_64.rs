@@ -6,7 +6,6 @@ use crate::{Planned, SiteInfo, owner, registers};
 use iced_x86::{
     Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
 };
-use pv_runtime::abi::record::xen_kind;
 use pv_runtime::arch::ia64::image::Memory;
 use pv_runtime::engine::{Shape, encode};
 use pv_runtime::site::RawRecord;
@@ -25,8 +24,8 @@ pub(crate) fn site(elf: &Elf, names: &Names, r: &RawRecord) -> SiteInfo {
     let body = elf.read(r.repl, r.repl_len).unwrap_or(&[]);
     let bytes = elf.read(r.site, r.len).unwrap_or(&[]).to_vec();
     let inline_xen = match r.xen_kind {
-        xen_kind::NATIVE => Some(body),
-        xen_kind::NOP => Some(&[][..]),
+        pv_runtime::BodyKind::Native => Some(body),
+        pv_runtime::BodyKind::Nop => Some(&[][..]),
         _ => None,
     };
     let plan = |shape| -> Planned {

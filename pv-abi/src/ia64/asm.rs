@@ -88,7 +88,7 @@ pub mod desc {
     pub const XEN_BODY: usize = 24;
     /// Length in bytes of the Xen body copy (4 bytes).
     pub const XEN_LEN: usize = 32;
-    /// Xen kind code, `crate::record::xen_kind` (4 bytes).
+    /// Xen body kind, a [`crate::BodyKind`] code (4 bytes).
     pub const XEN_KIND: usize = 36;
     /// Address of the NUL-terminated name.
     pub const NAME: usize = 40;
@@ -179,15 +179,16 @@ impl Decl<'_> {
         }
     }
 
-    /// The Xen kind code (`crate::record::xen_kind`).
-    pub fn xen_kind(&self) -> u8 {
-        use crate::record::xen_kind::*;
+    /// What the Xen body is.
+    pub fn xen_kind(&self) -> crate::BodyKind {
+        use crate::BodyKind;
         match self.xen {
-            XenBody::Native => NATIVE,
-            XenBody::Nop => NOP,
-            XenBody::Asm(_) => ASM,
-            XenBody::Hyperprivop(_) => HYPERCALL,
-            XenBody::Call(_) | XenBody::Hypercall(..) => CALL,
+            XenBody::Native => BodyKind::Native,
+            XenBody::Nop => BodyKind::Nop,
+            XenBody::Asm(_) => BodyKind::Asm,
+            XenBody::Hyperprivop(_) => BodyKind::Hyperprivop,
+            XenBody::Call(_) => BodyKind::Call,
+            XenBody::Hypercall(..) => BodyKind::Hypercall,
         }
     }
 
@@ -266,7 +267,7 @@ impl Decl<'_> {
             } else {
                 0
             }
-            | self.xen_kind() << crate::record::XEN_KIND_SHIFT;
+            | (self.xen_kind() as u8) << crate::record::XEN_KIND_SHIFT;
         writeln!(w, ".pushsection {},\"aR\"", crate::record::REPL_SECTION)?;
         writeln!(w, "\t.align 16\n{}", s.repl.0)?;
         fragment(w)?;

@@ -335,7 +335,7 @@ fn descriptor(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
         writeln!(w, "\tdata8 0")?
     }
     let len = if body { d.xen_size().unwrap_or(0) } else { 0 };
-    writeln!(w, "\tdata4 {len}, {}", d.xen_kind())?;
+    writeln!(w, "\tdata4 {len}, {}", d.xen_kind() as u8)?;
     writeln!(w, "\tdata8 {}", sym("pv_name_", st))?;
     writeln!(w, "\tdata1 {}, 0, 0, 0, 0, 0, 0, 0", d.binding as u8)?;
     debug_assert_eq!(desc::SIZE, 56);

@@ -180,18 +180,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
     } else {
         xen
     };
-    let xen_kind = match &intr.xen {
-        Xen::Native => quote!(Native),
-        Xen::Nop => quote!(Nop),
-        Xen::Asm(_) => quote!(Asm),
-        Xen::Hypercall { call, .. } => {
-            let nr = call.nr;
-            quote!(Hypercall(#nr))
-        }
-        Xen::Call(_) => quote!(Call),
-        // Rejected by the x86_64 checks; kept total.
-        Xen::Hyperprivop(..) => quote!(Native),
-    };
+    let xen_kind = format_ident!("{}", variant(intr.xen.kind().name()));
     quote! {
         /// The intrinsic's descriptor: what the patch engine and the site lister know of it.
         #[used]
@@ -202,7 +191,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
             arch: ::pv_runtime::Arch::X86_64,
             binding: ::pv_runtime::Binding::#binding,
             contract: ::pv_runtime::Contract { uses: #uses, defs: #defs, clobbers: #clobbers },
-            xen_kind: ::pv_runtime::XenKind::#xen_kind,
+            xen_kind: ::pv_runtime::BodyKind::#xen_kind,
             native: #native,
             xen: #xen_routine,
             probe: #probe,

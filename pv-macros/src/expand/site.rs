@@ -4,7 +4,7 @@
 
 use super::{Names, SiteAsm, routines};
 use crate::check::Contract;
-use crate::model::{Intrinsic, Xen};
+use crate::model::Intrinsic;
 use proc_macro2::TokenStream;
 use pv_abi::record::{self, MAGIC, VERSION};
 use pv_abi::x86_64 as x86;
@@ -12,15 +12,7 @@ use quote::{format_ident, quote};
 
 /// The asm lines of a complete site: instructions, padding, native copy, record.
 pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<String> {
-    use pv_abi::record::xen_kind::*;
-    let kind = match &intr.xen {
-        Xen::Native | Xen::Hyperprivop(..) => NATIVE,
-        Xen::Nop => NOP,
-        Xen::Asm(_) => ASM,
-        Xen::Hypercall { .. } => HYPERCALL,
-        Xen::Call(_) => CALL,
-    };
-    let flags = flags | kind << pv_abi::record::XEN_KIND_SHIFT;
+    let flags = flags | (intr.xen.kind() as u8) << pv_abi::record::XEN_KIND_SHIFT;
     let (uses, defs, clobbers) = super::presented(intr, c);
     let mut l = vec!["772:".to_string()];
     l.extend(site.lines.iter().cloned());

@@ -15,10 +15,9 @@ use super::codec::{self, Unit};
 use crate::engine::PlanError;
 use crate::report::{Outcome, Report};
 use crate::site::{RawRecord, RecordError};
-use pv_abi::Binding;
 use pv_abi::ia64::asm::desc;
-use pv_abi::record::xen_kind as kind;
 use pv_abi::record::{self, FLAG_IA64_LINUX_FORM};
+use pv_abi::{Binding, BodyKind};
 
 /// The memory of an image: what the engine reads and writes.
 pub trait Memory {
@@ -70,8 +69,8 @@ pub struct Descriptor {
     pub xen_body: u64,
     /// Length in bytes of the Xen body copy.
     pub xen_len: u32,
-    /// Xen kind code (`pv_abi::record::xen_kind`).
-    pub xen_kind: u8,
+    /// How Xen implements the intrinsic; `None` for a code that is no [`BodyKind`].
+    pub xen_kind: Option<BodyKind>,
     /// Address of the NUL-terminated name.
     pub name: u64,
     /// The binding, `None` if the byte is not an RFC option number.
@@ -95,7 +94,9 @@ impl Descriptor {
             slot: word(desc::SLOT),
             xen_body: word(desc::XEN_BODY),
             xen_len: half(desc::XEN_LEN),
-            xen_kind: half(desc::XEN_KIND) as u8,
+            xen_kind: u8::try_from(half(desc::XEN_KIND))
+                .ok()
+                .and_then(BodyKind::from_code),
             name: word(desc::NAME),
             binding: Binding::from_number(b[desc::BINDING]),
         })
@@ -212,9 +213,9 @@ pub fn bytes(
         return original();
     };
     let body: Option<&[u8]> = match (target, d.xen_kind) {
-        (Target::Native, _) | (Target::Xen, kind::NATIVE) => Some(native_body),
-        (Target::Xen, kind::NOP) => Some(&[]),
-        (Target::Xen, kind::ASM | kind::HYPERCALL) => Some(
+        (Target::Native, _) | (Target::Xen, Some(BodyKind::Native)) => Some(native_body),
+        (Target::Xen, Some(BodyKind::Nop)) => Some(&[]),
+        (Target::Xen, Some(BodyKind::Asm | BodyKind::Hyperprivop)) => Some(
             mem.read(d.xen_body, d.xen_len as usize)
                 .ok_or(PlanError::Unreadable)?,
         ),
