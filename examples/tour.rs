@@ -8,7 +8,7 @@ use pv::x86_64 as pvx;
 use pv_monitor::{Monitor, now_ns};
 use pv_runtime::hv::{self, Hypervisor};
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Binding, Patcher, Site, Target};
+use pv_runtime::{Binding, Live, Patcher, Site, Target};
 use std::collections::BTreeMap;
 
 /// The running intrinsics' routines and slots by address, to name call targets.
@@ -323,9 +323,9 @@ fn main() {
     println!("\n== 5. apply(Xen) against the in-process test hypervisor");
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
-    let report = patcher
-        .apply(Target::Xen, &mut RemapWriter::new())
-        .expect("apply");
+    let mut image = Live::new(RemapWriter::new());
+    // SAFETY: the tour runs one thread, and no site runs while it patches.
+    let report = unsafe { patcher.apply(&mut image, Target::Xen) }.expect("apply");
     print!("{report}");
 
     println!("\n== 6. before → after, per binding");
@@ -448,7 +448,8 @@ fn main() {
     );
 
     println!("\n== 9. revert");
-    let report = patcher.revert(&mut RemapWriter::new()).expect("revert");
+    // SAFETY: as for apply.
+    let report = unsafe { patcher.revert(&mut image) }.expect("revert");
     print!("{report}");
     let restored = sites()
         .iter()

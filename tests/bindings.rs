@@ -8,7 +8,7 @@ use common::{all_sites, assert_call_then_nops, sites_of};
 use pv::x86_64::CpuidRegs;
 use pv_runtime::hv::{self, Hypervisor};
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Binding, Patcher, Target};
+use pv_runtime::{Binding, Live, Patcher, Target};
 
 /// Stands in for Xen work done by a Rust function: counted by the hypervisor, then computed.
 extern "C" fn mix_xen(a: u64, b: u64) -> u64 {
@@ -109,9 +109,9 @@ fn every_binding_native_then_xen_then_reverted() {
 
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
-    let report = patcher
-        .apply(Target::Xen, &mut RemapWriter::new())
-        .expect("apply");
+    // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+    let report =
+        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     assert!(report.total().patched > 0);
 
@@ -153,7 +153,8 @@ fn every_binding_native_then_xen_then_reverted() {
         );
     }
 
-    let report = patcher.revert(&mut RemapWriter::new()).expect("revert");
+    // SAFETY: as for apply.
+    let report = unsafe { patcher.revert(&mut Live::new(RemapWriter::new())) }.expect("revert");
     assert_eq!(report.refused_total, 0, "{report}");
     for (addr, bytes) in &original {
         let now = all_sites()
@@ -180,8 +181,8 @@ fn every_binding_native_then_xen_then_reverted() {
 fn apply_native_runs_the_native_body_inline_where_it_fits() {
     let _serial = common::serial();
     let mut patcher = Patcher::new();
-    let report = patcher
-        .apply(Target::Native, &mut RemapWriter::new())
+    // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+    let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Native) }
         .expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     // A 9-byte body cannot replace a 5/6-byte call: those stay direct calls to the native
@@ -206,5 +207,7 @@ fn apply_native_runs_the_native_body_inline_where_it_fits() {
         assert_eq!(call_all(m, 0).0, raw_cpuid(0));
         assert_eq!(call_all(m, 0).2, 22);
     }
-    patcher.revert(&mut RemapWriter::new()).expect("revert");
+
+    // SAFETY: as for apply.
+    unsafe { patcher.revert(&mut Live::new(RemapWriter::new())) }.expect("revert");
 }

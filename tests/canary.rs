@@ -9,7 +9,7 @@ use pv::x86_64::{CpuidRegs, DescriptorTablePointer};
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::probe::{self, Regs};
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Intrinsic, Patcher, Target};
+use pv_runtime::{Intrinsic, Live, Patcher, Target};
 
 mod decl {
     use pv_macros::pv_intrinsic;
@@ -171,8 +171,8 @@ fn contracts_hold_in_every_binding_and_state() {
 
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
-    let report = patcher
-        .apply(Target::Xen, &mut RemapWriter::new())
+    // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+    let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
         .expect("apply xen");
     assert_eq!(report.refused_total, 0, "{report}");
     let (ran, bad) = run_all(false);
@@ -187,13 +187,15 @@ fn contracts_hold_in_every_binding_and_state() {
     );
     assert_eq!(bad, [], "under Xen");
 
-    let report = patcher
-        .apply(Target::Native, &mut RemapWriter::new())
+    // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+    let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Native) }
         .expect("apply native");
     assert_eq!(report.refused_total, 0, "{report}");
     let (_, bad) = run_all(true);
     assert_eq!(bad, [], "after apply(Native)");
-    patcher.revert(&mut RemapWriter::new()).expect("revert");
+
+    // SAFETY: as for apply.
+    unsafe { patcher.revert(&mut Live::new(RemapWriter::new())) }.expect("revert");
 
     // The probes compute what the functions compute.
     assert_eq!(decl::pick1(1, 2, 4), 1 ^ 2u64.rotate_left(7) ^ 4);

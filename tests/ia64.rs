@@ -8,8 +8,9 @@ mod common;
 use common::ia64::{assemble, link, objdump, scratch};
 use pv_runtime::abi::ia64::asm::{Decl, XenBody, bundle, fragment, instructions};
 use pv_runtime::arch::ia64::decls;
-use pv_runtime::arch::ia64::image::{Descriptor, Memory, Patcher, Target};
-use pv_runtime::{Binding, report::Reason};
+use pv_runtime::engine::{State, descriptor};
+use pv_runtime::writer::TextWriter;
+use pv_runtime::{Binding, Image, Patcher, Target, report::Reason};
 use pv_sites::elf::Elf;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -209,7 +210,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
     }
     let (dir, mut elf) = build("catalogue");
     let original = elf.bytes().to_vec();
-    let mut patcher = Patcher::new(elf.tables().unwrap());
+    let mut patcher = Patcher::new();
     let dry = patcher.verify(&elf, Target::Native);
     assert_eq!(
         dry.refused_total, 0,
@@ -221,7 +222,8 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
     );
 
     for target in [Target::Native, Target::Xen] {
-        let report = patcher.apply(&mut elf, target);
+        // SAFETY: the image is a file in memory; nothing runs it.
+        let report = unsafe { patcher.apply(&mut elf, target) }.expect("apply");
         assert_eq!(report.refused_total, 0, "{report}");
         assert_eq!(report.calls_only, 1, "get_cpuid_call has no site");
         let path = dir.join(format!("{target:?}.elf"));
@@ -246,11 +248,11 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
         }
         for d in decls() {
             let slot = sym(&elf, &format!("pv_slot_{}", d.name));
-            let desc = Descriptor::read(&elf, sym(&elf, &format!("pv_desc_{}", d.name))).unwrap();
+            let desc = descriptor(&elf, sym(&elf, &format!("pv_desc_{}", d.name))).unwrap();
             let slot_now = u64::from_le_bytes(elf.read(slot, 8).unwrap().try_into().unwrap());
             assert_eq!(
                 slot_now,
-                desc.routine(target),
+                State::Patched(target).routine(&desc),
                 "{} slot under {target:?}",
                 d.name
             );
@@ -274,7 +276,8 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
             );
         }
     }
-    patcher.revert(&mut elf);
+    // SAFETY: as above.
+    unsafe { patcher.revert(&mut elf) }.expect("revert");
     assert!(
         elf.bytes() == &original[..],
         "revert restores every byte of the image"
@@ -287,13 +290,16 @@ fn a_tampered_bundle_is_refused_and_left_alone() {
     let site = sym(&elf, "pv_site_get_cpuid_direct");
     let mut bytes = elf.read(site, 16).unwrap().to_vec();
     bytes[7] ^= 0x10;
-    elf.write(site, &bytes).unwrap();
-    let mut patcher = Patcher::new(elf.tables().unwrap());
-    let report = patcher.apply(&mut elf, Target::Xen);
+    // SAFETY: the image is a file in memory; nothing runs it.
+    unsafe { elf.stage(site, &bytes) }.unwrap();
+    elf.commit().unwrap();
+    let mut patcher = Patcher::new();
+    // SAFETY: as above.
+    let report = unsafe { patcher.apply(&mut elf, Target::Xen) }.expect("apply");
     assert_eq!(report.refused_total, 1, "{report}");
     let refusal = report.refused().next().unwrap();
     assert_eq!(
-        (refusal.addr as u64, refusal.name.as_str(), refusal.reason),
+        (refusal.addr, refusal.name.as_str(), refusal.reason),
         (site, "get_cpuid_direct", Reason::Mismatch)
     );
     assert_eq!(elf.read(site, 16).unwrap(), &bytes[..], "untouched");
@@ -332,8 +338,9 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
         routine.contains(&"movl r2=0x1d".to_string()),
         "sched_op in r2: {routine:?}"
     );
-    let mut patcher = Patcher::new(elf.tables().unwrap());
-    let report = patcher.apply(&mut elf, Target::Xen);
+    let mut patcher = Patcher::new();
+    // SAFETY: the image is a file in memory; nothing runs it.
+    let report = unsafe { patcher.apply(&mut elf, Target::Xen) }.expect("apply");
     assert_eq!(
         (report.refused_total, report.total().patched),
         (0, 1),
@@ -354,19 +361,15 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
 #[test]
 fn records_carry_the_xen_kind() {
     let (_dir, elf) = build("records");
-    let kinds: HashMap<String, pv_runtime::BodyKind> =
-        pv_runtime::arch::ia64::image::records(&elf, &elf.tables().unwrap())
-            .map(|r| r.unwrap())
-            .map(|r| {
-                (
-                    Descriptor::read(&elf, r.desc)
-                        .unwrap()
-                        .name(&elf)
-                        .to_string(),
-                    r.xen_kind,
-                )
-            })
-            .collect();
+    let kinds: HashMap<String, pv_runtime::BodyKind> = pv_runtime::site::records(&elf)
+        .map(|r| r.unwrap())
+        .map(|r| {
+            (
+                descriptor(&elf, r.desc).unwrap().name(&elf).to_string(),
+                r.xen_kind,
+            )
+        })
+        .collect();
     use pv_runtime::BodyKind;
     assert_eq!(kinds["get_cpuid"], BodyKind::Hyperprivop);
     assert_eq!(kinds["get_itc"], BodyKind::Native);

@@ -10,7 +10,7 @@ use pv::x86_64::{CpuidRegs, DescriptorTablePointer};
 use pv_monitor::{Monitor, Trap, VCpu};
 use pv_runtime::hv::{self, Hypervisor};
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Patcher, Target};
+use pv_runtime::{Live, Patcher, Target};
 
 /// The catalogue's privileged intrinsics, declared again with `binding = $b`.
 macro_rules! privileged {
@@ -407,8 +407,8 @@ fn privileged_intrinsics_trap_natively_and_hypercall_under_xen_in_every_binding(
         let _hv = Hypervisor::install().expect("test hypervisor");
         monitor.trap_tsc(false);
         let mut patcher = Patcher::new();
-        let report = patcher
-            .apply(Target::Xen, &mut RemapWriter::new())
+        // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+        let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
             .expect("apply");
         assert_eq!(report.refused_total, 0, "{report}");
         let traps_before = pv_monitor::state().total_traps();
@@ -437,7 +437,9 @@ fn privileged_intrinsics_trap_natively_and_hypercall_under_xen_in_every_binding(
             traps_before,
             "{module}: zero traps under Xen"
         );
-        patcher.revert(&mut RemapWriter::new()).expect("revert");
+
+        // SAFETY: as for apply.
+        unsafe { patcher.revert(&mut Live::new(RemapWriter::new())) }.expect("revert");
     }
 }
 
@@ -468,7 +470,8 @@ fn pushf_does_not_see_the_virtual_interrupt_flag() {
     }
     let _hv = Hypervisor::install().unwrap();
     let mut patcher = Patcher::new();
-    patcher.apply(Target::Xen, &mut RemapWriter::new()).unwrap();
+    // SAFETY: patching tests take turns (common::serial); no site runs while patching.
+    unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }.unwrap();
     unsafe { pv::x86_64::irq_disable() };
     assert_eq!(
         pv::x86_64::save_fl() & IF,
@@ -477,7 +480,9 @@ fn pushf_does_not_see_the_virtual_interrupt_flag() {
     );
     unsafe { pv::x86_64::irq_enable() };
     assert_eq!(pv::x86_64::save_fl() & IF, IF);
-    patcher.revert(&mut RemapWriter::new()).unwrap();
+
+    // SAFETY: as for apply.
+    unsafe { patcher.revert(&mut Live::new(RemapWriter::new())) }.unwrap();
 }
 
 fn segv_handler() -> usize {

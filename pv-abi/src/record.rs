@@ -27,6 +27,11 @@ pub const SITES_SECTION: &str = "pv_sites";
 pub const REPL_SECTION: &str = "pv_repl";
 /// Section holding the intrinsic descriptors (one per x86_64 declaration).
 pub const INTRINSICS_SECTION: &str = "pv_intrinsics";
+/// Section holding the ops-table slots (8 bytes each), so the engine can check that a slot a
+/// descriptor names is one before it switches it.
+pub const SLOTS_SECTION: &str = "pv_slots";
+/// Section holding ia64 Xen body copies (the bytes `apply(Xen)` copies into sites).
+pub const XEN_BODIES_SECTION: &str = "pv_xen_bodies";
 /// Section holding ia64 declarations as data (`pv_abi::ia64::asm::Decl`), on any host.
 pub const IA64_DECLS_SECTION: &str = "pv_ia64_decls";
 

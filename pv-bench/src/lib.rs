@@ -21,6 +21,9 @@ macro_rules! scale_binary {
 
         include!(concat!(env!("OUT_DIR"), "/sites_", stringify!($n), ".rs"));
 
+        #[global_allocator]
+        static ALLOCATOR: $crate::scale::Counting = $crate::scale::Counting;
+
         fn main() {
             $crate::scale::run(concat!(stringify!($n), " sites"), 5);
         }
@@ -29,7 +32,7 @@ macro_rules! scale_binary {
 
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Patcher, Target};
+use pv_runtime::{Live, Patcher, Target};
 use std::arch::asm;
 use std::hint::black_box;
 
@@ -116,8 +119,8 @@ impl Patched {
     /// Every site patched for bare metal.
     pub fn native() -> Patched {
         let mut patcher = Patcher::new();
-        patcher
-            .apply(Target::Native, &mut RemapWriter::new())
+        // SAFETY: the benchmarks patch before they measure, with no other thread running.
+        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Native) }
             .expect("apply native");
         Patched { patcher, _hv: None }
     }
@@ -126,8 +129,8 @@ impl Patched {
     pub fn xen() -> Patched {
         let hv = Hypervisor::install().expect("test hypervisor");
         let mut patcher = Patcher::new();
-        patcher
-            .apply(Target::Xen, &mut RemapWriter::new())
+        // SAFETY: as above.
+        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
             .expect("apply xen");
         Patched {
             patcher,
@@ -138,7 +141,8 @@ impl Patched {
 
 impl Drop for Patched {
     fn drop(&mut self) {
-        let _ = self.patcher.revert(&mut RemapWriter::new());
+        // SAFETY: as above; the measurement is over.
+        let _ = unsafe { self.patcher.revert(&mut Live::new(RemapWriter::new())) };
     }
 }
 

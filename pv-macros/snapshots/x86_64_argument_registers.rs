@@ -25,6 +25,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
         slot: &__PV_SLOT,
     };
     /// The intrinsic's ops-table slot, initialised to the native routine.
+    #[unsafe(link_section = "pv_slots")]
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]

@@ -27,6 +27,7 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
         slot: &__PV_SLOT,
     };
     /// The intrinsic's ops-table slot, initialised to the native routine.
+    #[unsafe(link_section = "pv_slots")]
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]

@@ -76,25 +76,30 @@
 //! # Patch at boot
 //!
 //! The records of every site land in the `pv_sites` section. At boot a kernel runs
-//! `pv_runtime::Patcher::apply` for the machine it finds, with its own `TextWriter`; a userland
-//! process uses `RemapWriter`, which never maps text writable and executable. A site that does
-//! not hold the bytes the engine expects is refused and named in the report; nothing is
-//! half-patched.
+//! `pv_runtime::Patcher::apply` for the machine it finds, over its own image
+//! (`pv_runtime::Sections::new` with its text and data ranges) and its own `TextWriter`; a
+//! userland process uses `Live::new(RemapWriter::new())`, which never maps text writable and
+//! executable. Patching is `unsafe`: the caller promises that no other thread runs a site
+//! meanwhile. A site that does not hold the bytes of a known state is refused and named in
+//! the report; a transition commits whole or leaves every byte as it was.
 //!
 //! ```
 //! use pv_macros::pv_intrinsic;
 //! use pv_runtime::writer::RemapWriter;
-//! use pv_runtime::{Patcher, Target};
+//! use pv_runtime::{Live, Patcher, Target};
 //!
 //! #[pv_intrinsic(binding = indirect_branch, reg = "rax", clobber = [rdx], native = "rdtsc; shl rdx, 32; or rax, rdx", xen = native)]
 //! fn rdtsc() -> u64;
 //!
 //! rdtsc();
 //! let mut patcher = Patcher::new();
-//! let report = patcher.apply(Target::Native, &mut RemapWriter::new()).unwrap();
+//! let mut image = Live::new(RemapWriter::new());
+//! // SAFETY: one thread, and no site runs while the engine patches.
+//! let report = unsafe { patcher.apply(&mut image, Target::Native) }.unwrap();
 //! assert_eq!(report.refused_total, 0);
 //! assert!(rdtsc() > 0); // a direct call of the native routine now, not through the slot
-//! patcher.revert(&mut RemapWriter::new()).unwrap();
+//! // SAFETY: as above.
+//! unsafe { patcher.revert(&mut image) }.unwrap();
 //! ```
 //!
 //! # Review

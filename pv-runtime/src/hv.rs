@@ -284,10 +284,12 @@ impl Hypervisor {
             let e = page_entry(nr as u32);
             let at = nr * HYPERCALL_ENTRY_SIZE;
             if current[at..at + HYPERCALL_ENTRY_SIZE] != e {
-                writer.stage(page + at, &e)?;
+                // SAFETY: the hypercall page is text of this binary, reserved for the
+                // hypervisor to fill; nothing runs it until `install` returns.
+                unsafe { writer.stage((page + at) as u64, &e)? };
             }
         }
-        writer.commit()?;
+        writer.commit().map_err(|e| e.error)?;
         let mut vcpu = Box::new(VcpuInfo {
             evtchn_upcall_pending: 0,
             evtchn_upcall_mask: 0,

@@ -1,6 +1,7 @@
 //! pv's runtime core, `no_std`: the records `#[pv_intrinsic]` emits, the descriptors and ops
-//! slots, the x86_64 codec and the patch engine (plan, verify, apply, revert, report), the Xen
-//! hypercall ABI and the guest side of Xen's PV idioms.
+//! slots, the one patch engine (plan, verify, stage, commit, report) with a site codec per
+//! architecture (x86_64, ia64) and images (this process, a kernel's own text, a linked file),
+//! the Xen hypercall ABI and the guest side of Xen's PV idioms.
 //!
 //! With feature `std`, [`writer::RemapWriter`] patches a running process without ever mapping
 //! text writable and executable; with feature `hv`, module `hv` is an in-process test hypervisor
@@ -23,12 +24,15 @@ pub mod xen;
 #[cfg(feature = "hv")]
 pub mod hv;
 
-pub use engine::{Backend, Patcher, Target};
+pub use engine::live::{Live, Sections};
+pub use engine::{Backend, Image, Patcher, State, Target};
 pub use ops::{Contract, Intrinsic, Routine, Slot, intrinsics};
 pub use pv_abi as abi;
 pub use pv_abi::{Arch, Binding, BodyKind};
 pub use report::Report;
-pub use site::{Site, sites};
+pub use site::Site;
+#[cfg(feature = "std")]
+pub use site::sites;
 
 /// Items the generated code uses; not a public API.
 #[doc(hidden)]

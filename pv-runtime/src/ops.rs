@@ -50,8 +50,9 @@ pub struct Intrinsic {
 #[repr(transparent)]
 pub struct Slot(UnsafeCell<Routine>);
 
-// SAFETY: slots are written only by the patch engine, which runs single-threaded (at boot, or
-// before a process starts threads); readers see either routine, both valid.
+// SAFETY: slots are written only by the patch engine, one transition at a time, whose caller
+// promises that nothing calls through a slot while it changes; an aligned 8-byte store is
+// atomic on x86_64, so a reader sees either routine, both valid.
 unsafe impl Sync for Slot {}
 
 impl Slot {
@@ -70,6 +71,15 @@ impl Slot {
     /// The slot's address, as `call [rip + slot]` encodes it.
     pub fn addr(&self) -> usize {
         self.0.get() as usize
+    }
+
+    /// Installs the routine at address `routine`.
+    ///
+    /// # Safety
+    /// As for [`Slot::set`]; `routine` is the address of such a routine.
+    pub(crate) unsafe fn set_raw(&self, routine: u64) {
+        // SAFETY: per the contract above; a routine address is a valid value of the cell.
+        unsafe { core::ptr::write_volatile(self.0.get().cast::<u64>(), routine) }
     }
 
     /// Installs `routine`.

@@ -1,7 +1,8 @@
-//! What a transition did: sites by binding and outcome, refusals with their reasons, bytes,
-//! pages and protection calls, slots switched. Fixed-size, so it works before any allocator.
+//! What a transition did: whether it committed, sites by binding and outcome, refusals with
+//! their reasons, bytes, pages and protection calls, slots switched. Fixed-size, so it works
+//! before any allocator.
 
-use crate::engine::{PlanError, SitePlan};
+use crate::engine::PlanError;
 use crate::site::RecordError;
 use core::fmt;
 use pv_abi::Binding;
@@ -17,26 +18,6 @@ pub enum Outcome {
     Mismatch,
     /// No bytes could be computed: refused, left untouched.
     Unplannable(PlanError),
-}
-
-impl Outcome {
-    /// The rule every engine (x86_64 text, ia64 image) patches by: a site is written only if it
-    /// holds exactly the bytes expected of it now; one that already holds the new bytes is left
-    /// alone; anything else, or an unreadable site, is refused.
-    #[inline]
-    pub fn of(
-        current: Option<&[u8]>,
-        expected: Result<&[u8], &PlanError>,
-        new: Result<&[u8], &PlanError>,
-    ) -> Outcome {
-        match (current, expected, new) {
-            (Some(c), _, Ok(n)) if c == n => Outcome::Unchanged,
-            (Some(c), Ok(e), Ok(_)) if c == e => Outcome::Patched,
-            (Some(_), Ok(_), Ok(_)) => Outcome::Mismatch,
-            (None, _, _) => Outcome::Unplannable(PlanError::Unreadable),
-            (_, Err(e), _) | (_, _, Err(e)) => Outcome::Unplannable(*e),
-        }
-    }
 }
 
 /// Sites of one binding.
@@ -61,6 +42,37 @@ pub enum Reason {
     Plan(PlanError),
     /// The record itself could not be read.
     Record(RecordError),
+    /// An ops slot held this value, the routine of no known state: left alone.
+    Slot(u64),
+}
+
+/// What became of a transition as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transaction {
+    /// A dry run ([`crate::Patcher::verify`]): nothing was written.
+    DryRun,
+    /// Every planned write and slot switch took effect.
+    Committed,
+    /// The writer failed; every site and slot holds exactly what it held before.
+    RolledBack,
+    /// The writer failed and could not restore every byte: the image is torn. Never happens
+    /// with a writer that keeps its contract; reported rather than hidden.
+    Torn,
+    /// Another transition of the image was under way; nothing was planned or written.
+    Busy,
+}
+
+impl Transaction {
+    /// A sentence for reports.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Transaction::DryRun => "dry run: nothing written",
+            Transaction::Committed => "committed",
+            Transaction::RolledBack => "rolled back: every site and slot as before",
+            Transaction::Torn => "NOT rolled back: the writer could not restore every byte",
+            Transaction::Busy => "refused: another transition was under way",
+        }
+    }
 }
 
 /// An intrinsic's name, kept without allocation (truncated to 32 bytes).
@@ -106,8 +118,8 @@ impl PartialEq<&str> for Name {
 /// One refused site (or unusable record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// Address of the site, or of the record when that could not be read.
-    pub addr: usize,
+    /// Address of the site, slot or descriptor, or of the record when that could not be read.
+    pub addr: u64,
     /// The intrinsic, when the record could be read.
     pub name: Name,
     /// Why it was refused.
@@ -121,6 +133,8 @@ pub const NAMED_REFUSALS: usize = 16;
 #[derive(Clone, Copy, Debug)]
 pub struct Report {
     target: Name,
+    /// Whether the transition committed.
+    pub transaction: Transaction,
     /// Options 1-3, by RFC number - 1.
     pub by_binding: [Counts; 3],
     /// Self-test probe sites among them.
@@ -146,6 +160,7 @@ impl Report {
     pub fn new(target: &str) -> Self {
         Report {
             target: Name::new(target),
+            transaction: Transaction::DryRun,
             by_binding: [Counts::default(); 3],
             probes: 0,
             calls_only: 0,
@@ -180,60 +195,47 @@ impl Report {
         self.refusals.iter().flatten()
     }
 
-    fn refuse(&mut self, r: Refusal) {
+    /// Names one refusal (the first [`NAMED_REFUSALS`]) and counts it.
+    pub fn refuse(&mut self, addr: u64, name: &str, reason: Reason) {
         if let Some(free) = self.refusals.iter_mut().find(|r| r.is_none()) {
-            *free = Some(r);
+            *free = Some(Refusal {
+                addr,
+                name: Name::new(name),
+                reason,
+            });
         }
         self.refused_total += 1;
     }
 
-    /// Adds one planned site (or unusable record) of this process.
-    pub fn count(&mut self, plan: &Result<SitePlan, (usize, RecordError)>) {
-        match plan {
-            Ok(p) => self.site(
-                p.site.addr(),
-                p.site.intrinsic.name,
-                p.site.record.binding,
-                p.site.record.probe,
-                p.outcome,
-            ),
-            Err((addr, e)) => self.bad_record(*addr, *e),
-        }
-    }
-
-    /// Adds one site and what happened to it.
-    pub fn site(
-        &mut self,
-        addr: usize,
-        name: &str,
-        binding: Binding,
-        probe: bool,
-        outcome: Outcome,
-    ) {
-        let index = (binding as usize).clamp(1, 3) - 1;
-        self.by_binding[index].sites += 1;
+    /// Counts one site and what happened to it; the reason if it was refused, for the caller
+    /// to name with [`refuse`](Self::refuse).
+    pub fn site(&mut self, binding: Binding, probe: bool, outcome: Outcome) -> Option<Reason> {
+        let counts = &mut self.by_binding[(binding as usize).clamp(1, 3) - 1];
+        counts.sites += 1;
         self.probes += usize::from(probe);
         let reason = match outcome {
-            Outcome::Patched => return self.by_binding[index].patched += 1,
-            Outcome::Unchanged => return self.by_binding[index].unchanged += 1,
+            Outcome::Patched => {
+                counts.patched += 1;
+                return None;
+            }
+            Outcome::Unchanged => {
+                counts.unchanged += 1;
+                return None;
+            }
             Outcome::Mismatch => Reason::Mismatch,
             Outcome::Unplannable(e) => Reason::Plan(e),
         };
-        self.by_binding[index].refused += 1;
-        self.refuse(Refusal {
-            addr,
-            name: Name::new(name),
-            reason,
-        });
+        counts.refused += 1;
+        Some(reason)
     }
 
-    /// Adds a record that could not be read.
-    pub fn bad_record(&mut self, addr: usize, e: RecordError) {
-        self.refuse(Refusal {
-            addr,
-            name: Name::new("?"),
-            reason: Reason::Record(e),
-        });
+    /// Marks the transition as not committed: nothing it planned was written.
+    pub fn rolled_back(&mut self, how: Transaction) {
+        self.transaction = how;
+        self.bytes_written = 0;
+        self.slots_switched = 0;
+        self.pages = 0;
+        self.protection_calls = 0;
     }
 }
 
@@ -243,13 +245,22 @@ impl fmt::Display for Reason {
             Reason::Mismatch => f.write_str("site holds unexpected bytes (left untouched)"),
             Reason::Plan(e) => write!(f, "{e}"),
             Reason::Record(e) => write!(f, "{e}"),
+            Reason::Slot(v) => write!(
+                f,
+                "ops slot holds {v:#x}, the routine of no known state (left alone)"
+            ),
         }
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "patch report for target `{}`", self.target())?;
+        writeln!(
+            f,
+            "patch report for target `{}`: {}",
+            self.target(),
+            self.transaction.describe()
+        )?;
         writeln!(
             f,
             "  {:<18} {:>6} {:>8} {:>10} {:>8}",

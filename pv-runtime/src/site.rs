@@ -1,9 +1,47 @@
 //! Site records (layout in [`pv_abi::record`]): decoding from bytes, which tools share, and the
 //! live view the engine walks.
 
+use crate::engine::image::{Image, Section};
 use crate::ops::Intrinsic;
 use pv_abi::record::{self, offset};
 use pv_abi::{Arch, Binding, BodyKind};
+
+/// A field of a record or descriptor that names an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The record itself.
+    Record,
+    /// The site's bytes.
+    Site,
+    /// The copy of the native body.
+    Body,
+    /// The descriptor.
+    Descriptor,
+    /// The ops slot.
+    Slot,
+    /// The intrinsic's name.
+    Name,
+    /// A copy of a Xen sequence.
+    XenBody,
+    /// A routine that sites call or a slot holds.
+    Routine,
+}
+
+impl Field {
+    /// What the field is, for messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Record => "record",
+            Field::Site => "site",
+            Field::Body => "native body copy",
+            Field::Descriptor => "descriptor",
+            Field::Slot => "ops slot",
+            Field::Name => "name",
+            Field::XenBody => "Xen body copy",
+            Field::Routine => "routine",
+        }
+    }
+}
 
 /// Why a record cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +58,8 @@ pub enum RecordError {
     TooLong(u8),
     /// A body-kind code that is no [`BodyKind`].
     BodyKind(u8),
+    /// The record, or an address it names, lies outside the image's ranges for it.
+    Outside(Field),
 }
 
 impl core::fmt::Display for RecordError {
@@ -34,6 +74,9 @@ impl core::fmt::Display for RecordError {
             RecordError::Arch(a) => write!(f, "unknown arch code {a}"),
             RecordError::Binding(b) => write!(f, "unknown binding {b}"),
             RecordError::BodyKind(k) => write!(f, "unknown body kind {k}"),
+            RecordError::Outside(field) => {
+                write!(f, "the {} lies outside the image", field.name())
+            }
             RecordError::TooLong(l) => {
                 write!(f, "site or body of {l} bytes exceeds the engine's buffer")
             }
@@ -122,7 +165,27 @@ impl RawRecord {
     }
 }
 
-/// A live site of this process.
+/// Every record of `image`, decoded, in section order; a record that cannot be used comes
+/// back as an error with its address, never skipped. The one iteration over records that the
+/// engine, the live view and the tools share.
+pub fn records<I: Image + ?Sized>(
+    image: &I,
+) -> impl Iterator<Item = Result<RawRecord, (u64, RecordError)>> + '_ {
+    let sites = image.section(Section::Sites);
+    (0..sites.len / record::SIZE as u64)
+        .map(move |i| record(image, sites.start + i * record::SIZE as u64))
+}
+
+/// The record at `at`.
+pub fn record<I: Image + ?Sized>(image: &I, at: u64) -> Result<RawRecord, (u64, RecordError)> {
+    let bytes: &[u8; record::SIZE] = image
+        .read(at, record::SIZE)
+        .and_then(|b| b.try_into().ok())
+        .ok_or((at, RecordError::Outside(Field::Record)))?;
+    RawRecord::parse(bytes, at).map_err(|e| (at, e))
+}
+
+/// A site of this process, with its intrinsic's descriptor.
 #[derive(Clone, Copy)]
 pub struct Site {
     /// The site's record, decoded.
@@ -139,50 +202,47 @@ impl Site {
 
     /// The bytes the site holds now.
     pub fn current(&self) -> &'static [u8] {
-        // SAFETY: the record names a range of this binary's text, which stays mapped.
+        // SAFETY: `sites` yields only records whose site lies in this binary's text, which
+        // stays mapped (a transition replaces pages, never unmaps them).
         unsafe { core::slice::from_raw_parts(self.addr() as *const u8, self.record.len) }
     }
 
     /// The copy of the native body the macro placed in `pv_repl`.
     pub fn native_body(&self) -> &'static [u8] {
-        // SAFETY: as above, for the read-only `pv_repl` section.
+        // SAFETY: `sites` checked that the copy lies in the read-only `pv_repl` section.
         unsafe { core::slice::from_raw_parts(self.record.repl as *const u8, self.record.repl_len) }
     }
 }
 
-unsafe extern "Rust" {
-    #[link_name = "__start_pv_sites"]
-    static START: [u8; 0];
-    #[link_name = "__stop_pv_sites"]
-    static STOP: [u8; 0];
-}
-
-/// Keeps `pv_sites`, and so its bounds, defined in a binary without sites.
-#[used]
-#[unsafe(link_section = "pv_sites")]
-static ANCHOR: [u64; 0] = [];
-
-/// The `pv_sites` section of this binary.
-fn section() -> &'static [u8] {
-    // SAFETY: the linker defines both bounds around the section (the anchor guarantees it
-    // exists); it is read-only for the life of the process.
-    unsafe {
-        let start = (&raw const START).cast::<u8>();
-        let stop = (&raw const STOP).cast::<u8>();
-        core::slice::from_raw_parts(start, stop.offset_from(start) as usize)
-    }
-}
-
-/// Every site record of this binary, decoded; records that cannot be used are returned as
-/// errors with their address, never skipped silently.
-pub fn sites() -> impl Iterator<Item = Result<Site, (usize, RecordError)>> {
-    section().chunks_exact(record::SIZE).map(|chunk| {
-        let at = chunk.as_ptr() as usize;
-        let bytes: &[u8; record::SIZE] = chunk.try_into().unwrap_or(&[0; record::SIZE]);
-        let record = RawRecord::parse(bytes, at as u64).map_err(|e| (at, e))?;
-        // SAFETY: a record with the right magic and version was emitted by the macro, whose
-        // descriptor field points at the intrinsic's `Intrinsic` static.
-        let intrinsic = unsafe { &*(record.desc as usize as *const Intrinsic) };
-        Ok(Site { record, intrinsic })
+/// Every site of this process: records decoded and their site, body copy and descriptor
+/// checked against this binary's sections before anything is dereferenced.
+#[cfg(feature = "std")]
+pub fn sites() -> impl Iterator<Item = Result<Site, (u64, RecordError)>> {
+    let image = crate::engine::live::Sections::this_binary();
+    let sites = image.section(Section::Sites);
+    (0..sites.len / record::SIZE as u64).map(move |i| {
+        let r = record(&image, sites.start + i * record::SIZE as u64)?;
+        let intrinsics = image.section(Section::Intrinsics);
+        let size = core::mem::size_of::<Intrinsic>() as u64;
+        let outside = |field| Err((r.at, RecordError::Outside(field)));
+        if !intrinsics.contains(r.desc, size) || !(r.desc - intrinsics.start).is_multiple_of(size) {
+            return outside(Field::Descriptor);
+        }
+        if !image
+            .section(Section::Repl)
+            .contains(r.repl, r.repl_len as u64)
+        {
+            return outside(Field::Body);
+        }
+        if !image.is_text(r.site, r.len) {
+            return outside(Field::Site);
+        }
+        // SAFETY: the descriptor field points at an element of `pv_intrinsics`, which holds
+        // only the `Intrinsic` statics the macro emits.
+        let intrinsic = unsafe { &*(r.desc as usize as *const Intrinsic) };
+        Ok(Site {
+            record: r,
+            intrinsic,
+        })
     })
 }

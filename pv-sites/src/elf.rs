@@ -1,10 +1,13 @@
-//! An ELF file as pv reads it: sections by address (also as patchable memory for the ia64
-//! image engine), symbols (demangled) to name what contains an address, and pointer fields as
-//! the loader would relocate them.
+//! An ELF file as pv reads it: an [`Image`] for the engine (sections by address, code ranges,
+//! pointer fields as the loader would relocate them) that it can also patch in memory through
+//! [`TextWriter`], and symbols (demangled) to name what contains an address.
 
 use crate::Error;
-use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, elf};
-use pv_runtime::arch::ia64::image::Memory;
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, SectionKind, elf};
+use pv_runtime::Image;
+use pv_runtime::abi::record;
+use pv_runtime::engine::{Section, Span};
+use pv_runtime::writer::{CommitError, Fault, Faults, TextWriter, WriteStats};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -24,11 +27,16 @@ pub struct Elf {
     data: Vec<u8>,
     /// (address, size, file offset) of every section with file contents.
     sections: Vec<(u64, u64, usize)>,
+    /// Executable sections.
+    code: Vec<Span>,
     named: HashMap<String, (u64, u64)>,
     /// `R_X86_64_RELATIVE` relocations: where the loader writes base + addend.
     relative: HashMap<u64, u64>,
     /// (address, size, demangled name), sorted by address.
     symbols: Vec<(u64, u64, String)>,
+    /// Writes staged by the engine, until committed into `data`.
+    staged: Vec<(u64, Vec<u8>)>,
+    faults: Faults,
 }
 
 impl Elf {
@@ -47,10 +55,14 @@ impl Elf {
             }
         };
         let mut sections = Vec::new();
+        let mut code = Vec::new();
         let mut named = HashMap::new();
         for s in file.sections() {
             if let Some((offset, size)) = s.file_range() {
                 sections.push((s.address(), size, offset as usize));
+                if s.kind() == SectionKind::Text {
+                    code.push(Span::new(s.address(), size));
+                }
             }
             if let Ok(name) = s.name() {
                 named.insert(name.to_string(), (s.address(), s.size()));
@@ -81,18 +93,18 @@ impl Elf {
             machine,
             data,
             sections,
+            code,
             named,
             relative,
             symbols,
+            staged: Vec::new(),
+            faults: Faults::default(),
         })
     }
 
-    /// The ia64 engine's tables (`pv_sites`, `pv_intrinsics`), if the file has both.
-    pub fn tables(&self) -> Option<pv_runtime::arch::ia64::image::Tables> {
-        Some(pv_runtime::arch::ia64::image::Tables {
-            sites: self.section("pv_sites")?,
-            intrinsics: self.section("pv_intrinsics")?,
-        })
+    /// Makes the next transition fail once at `fault` (tests of the engine's transactions).
+    pub fn inject(&mut self, fault: Fault) {
+        self.faults.inject(fault);
     }
 
     /// The file's bytes, as read or as patched since.
@@ -113,17 +125,9 @@ impl Elf {
             .map(|(a, _, _)| *a)
     }
 
-    /// A section's (address, size).
-    pub fn section(&self, name: &str) -> Option<(u64, u64)> {
+    /// A section's (address, size), by name.
+    pub fn section_named(&self, name: &str) -> Option<(u64, u64)> {
         self.named.get(name).copied()
-    }
-
-    /// The 8-byte pointer at `addr` as the program sees it after loading.
-    pub fn pointer(&self, addr: u64) -> Option<u64> {
-        self.relative
-            .get(&addr)
-            .copied()
-            .or_else(|| Some(u64::from_le_bytes(self.read(addr, 8)?.try_into().ok()?)))
     }
 
     /// The symbol whose range contains `addr` (or the closest one at or before it).
@@ -155,8 +159,17 @@ impl Elf {
         let (base, _, off) = self
             .sections
             .iter()
-            .find(|(a, size, _)| *a <= addr && addr + len as u64 <= a + size)?;
+            .find(|(a, size, _)| Span::new(*a, *size).contains(addr, len as u64))?;
         Some(off + (addr - base) as usize)
+    }
+
+    /// Writes `bytes` at `addr` in the file's memory; what was there before.
+    fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<Vec<u8>> {
+        let off = self.offset(addr, bytes.len())?;
+        let place = self.data.get_mut(off..off + bytes.len())?;
+        let old = place.to_vec();
+        place.copy_from_slice(bytes);
+        Some(old)
     }
 }
 
@@ -164,19 +177,119 @@ fn raw_machine(data: &[u8]) -> Option<u16> {
     Some(u16::from_le_bytes(data.get(18..20)?.try_into().ok()?))
 }
 
-impl Memory for Elf {
+impl Image for Elf {
+    fn arch(&self) -> pv_runtime::Arch {
+        match self.machine {
+            Machine::X86_64 => pv_runtime::Arch::X86_64,
+            Machine::Ia64 => pv_runtime::Arch::Ia64,
+        }
+    }
+
+    fn section(&self, section: Section) -> Span {
+        let name = match section {
+            Section::Sites => record::SITES_SECTION,
+            Section::Repl => record::REPL_SECTION,
+            Section::Intrinsics => record::INTRINSICS_SECTION,
+            Section::Slots => record::SLOTS_SECTION,
+            Section::XenBodies => record::XEN_BODIES_SECTION,
+        };
+        self.section_named(name)
+            .map_or(Span::default(), |(a, size)| Span::new(a, size))
+    }
+
     fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let off = self.offset(addr, len)?;
         self.data.get(off..off + len)
     }
 
-    /// Patches the file's bytes in memory (the ia64 engine applies plans to images this way;
-    /// the lister itself only reads).
-    fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<()> {
-        let off = self.offset(addr, bytes.len())?;
-        self.data
-            .get_mut(off..off + bytes.len())?
-            .copy_from_slice(bytes);
-        Some(())
+    fn is_text(&self, addr: u64, len: usize) -> bool {
+        self.code.iter().any(|c| c.contains(addr, len as u64))
+    }
+
+    /// The pointer as the program sees it after loading (`R_X86_64_RELATIVE` applied).
+    fn pointer(&self, addr: u64) -> Option<u64> {
+        self.relative
+            .get(&addr)
+            .copied()
+            .or_else(|| Some(u64::from_le_bytes(self.read(addr, 8)?.try_into().ok()?)))
+    }
+
+    unsafe fn set_slot(&mut self, addr: u64, value: u64) {
+        // The engine checked the slot lies in the file's slot section.
+        let _ = self.write(addr, &value.to_le_bytes());
+    }
+}
+
+/// Why patching the file's memory failed.
+#[derive(Debug)]
+pub enum PatchError {
+    /// The bytes lie outside the file's code.
+    NotCode(u64),
+    /// A failure injected with [`Elf::inject`].
+    Injected(Fault),
+}
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::NotCode(a) => write!(f, "{a:#x} is not code of the file"),
+            PatchError::Injected(fault) => write!(f, "injected failure: {fault:?}"),
+        }
+    }
+}
+
+/// The file's memory as text the engine patches: writes are staged, then committed one by
+/// one with what they replaced kept, so a failure puts every byte back.
+impl TextWriter for Elf {
+    type Error = PatchError;
+
+    unsafe fn stage(&mut self, addr: u64, bytes: &[u8]) -> Result<(), PatchError> {
+        if let Some(fault) = self.faults.stage() {
+            return Err(PatchError::Injected(fault));
+        }
+        if !self.is_text(addr, bytes.len()) {
+            return Err(PatchError::NotCode(addr));
+        }
+        self.staged.push((addr, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.staged.clear();
+        self.faults.restart();
+    }
+
+    fn commit(&mut self) -> Result<WriteStats, CommitError<PatchError>> {
+        let staged = std::mem::take(&mut self.staged);
+        let mut undo = Vec::with_capacity(staged.len());
+        let mut failure = None;
+        for (k, (addr, bytes)) in staged.iter().enumerate() {
+            if let Some(fault) = self.faults.step(k) {
+                failure = Some(PatchError::Injected(fault));
+                break;
+            }
+            // Staging checked the range: the write cannot miss.
+            if let Some(old) = self.write(*addr, bytes) {
+                undo.push((*addr, old));
+            }
+        }
+        if failure.is_none() {
+            failure = self.faults.serialise().map(PatchError::Injected);
+        }
+        self.abort();
+        match failure {
+            None => Ok(WriteStats {
+                pages: 0,
+                runs: staged.len(),
+                protection_calls: 0,
+            }),
+            Some(error) => {
+                let restored = undo
+                    .iter()
+                    .rev()
+                    .all(|(addr, old)| self.write(*addr, old).is_some());
+                Err(CommitError { error, restored })
+            }
+        }
     }
 }

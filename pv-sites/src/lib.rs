@@ -1,8 +1,9 @@
 //! `pv-sites`: every pv patch site of a built binary, from the file alone — where it is, which
 //! function holds it, which intrinsic and binding, its register contract, its bytes
 //! disassembled (iced-x86 for x86_64, pv's bundle decoder for ia64), and what the Native and
-//! Xen plans would write there. The record layout, the planners and the codecs are pv-runtime's
-//! own, so the listing is what the engine would do.
+//! Xen plans would write there. The records are read by the engine's own iteration, and the
+//! plans come from its own codecs, over the file as an [`pv_runtime::Image`]: the listing is
+//! what the engine would do.
 
 #![warn(missing_docs)]
 pub mod elf;
@@ -11,9 +12,9 @@ pub mod render;
 pub mod x86_64;
 
 pub use elf::Machine;
-use pv_runtime::abi::record;
+use pv_runtime::engine::{Buf, State, site_bytes};
 use pv_runtime::site::{RawRecord, RecordError};
-use pv_runtime::{Arch, Binding};
+use pv_runtime::{Arch, Binding, Image, Target};
 use std::path::Path;
 
 /// Why a file cannot be listed.
@@ -106,41 +107,76 @@ pub struct Listing {
 /// Reads the file at `path` and lists its sites.
 pub fn list(path: &Path) -> Result<Listing, Error> {
     let elf = elf::Elf::load(path)?;
-    let (start, size) = elf
-        .section(record::SITES_SECTION)
-        .filter(|(_, size)| *size > 0)
-        .ok_or(Error::NoSites)?;
-    let arch = match elf.machine {
-        Machine::X86_64 => Arch::X86_64,
-        Machine::Ia64 => Arch::Ia64,
-    };
-    let mut records = Vec::new();
-    for at in (start..start + size).step_by(record::SIZE) {
-        let bytes: &[u8; record::SIZE] =
-            pv_runtime::arch::ia64::image::Memory::read(&elf, at, record::SIZE)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(Error::NoSites)?;
-        let r = RawRecord::parse(bytes, at).map_err(|e| Error::Record(at, e))?;
-        if r.arch != arch {
-            return Err(Error::RecordArch(at, r.arch));
-        }
-        records.push(r);
+    if elf.section(pv_runtime::engine::Section::Sites).len == 0 {
+        return Err(Error::NoSites);
     }
-    let sites = match elf.machine {
-        Machine::X86_64 => {
-            let names = elf.names();
-            records
-                .iter()
-                .map(|r| x86_64::site(&elf, &names, r))
-                .collect()
-        }
-        Machine::Ia64 => records.iter().map(|r| ia64::site(&elf, r)).collect(),
-    };
+    let arch = elf.arch();
+    let records = pv_runtime::site::records(&elf)
+        .map(|r| match r {
+            Ok(r) if r.arch != arch => Err(Error::RecordArch(r.at, r.arch)),
+            Ok(r) => Ok(r),
+            Err((at, e)) => Err(Error::Record(at, e)),
+        })
+        .collect::<Result<Vec<RawRecord>, Error>>()?;
+    let names = elf.names();
+    let sites = records
+        .iter()
+        .map(|r| {
+            let disassemble = |bytes: &[u8]| match elf.machine {
+                Machine::X86_64 => x86_64::disassemble(&names, bytes, r.site),
+                Machine::Ia64 => ia64::disassemble(&elf, bytes, r.site),
+            };
+            site(&elf, r, disassemble)
+        })
+        .collect();
     Ok(Listing {
         path: path.display().to_string(),
         machine: elf.machine,
         sites,
     })
+}
+
+/// One site: its bytes, and what each state would hold, from the engine's codec.
+fn site(elf: &elf::Elf, r: &RawRecord, disassemble: impl Fn(&[u8]) -> Vec<String>) -> SiteInfo {
+    let mut buf = Buf::default();
+    let mut plan = |state: State| -> Planned {
+        site_bytes(elf, r, &state, &mut buf)
+            .map(|_| disassemble(&buf))
+            .map_err(|e| e.to_string())
+    };
+    let (native, xen) = (
+        plan(State::Patched(Target::Native)),
+        plan(State::Patched(Target::Xen)),
+    );
+    let bytes = elf.read(r.site, r.len).unwrap_or(&[]).to_vec();
+    let descriptor = pv_runtime::engine::descriptor(elf, r.desc);
+    let pristine = site_bytes(elf, r, &State::Original, &mut buf).is_ok() && buf[..] == bytes[..];
+    let machine = elf.machine;
+    SiteInfo {
+        addr: r.site,
+        function: owner(elf, r.site, ""),
+        intrinsic: match machine {
+            Machine::X86_64 => owner(elf, r.desc, "::__PV_DESC"),
+            Machine::Ia64 => descriptor.map_or("?".into(), |d| d.name(elf).to_string()),
+        },
+        binding: r.binding,
+        probe: r.probe,
+        len: r.len,
+        uses: registers(machine, r.uses),
+        defs: registers(machine, r.defs),
+        clobbers: match machine {
+            Machine::X86_64 => registers(machine, r.clobbers & !pv_runtime::abi::x86_64::FLAGS)
+                .into_iter()
+                .chain(["flags".into()])
+                .collect(),
+            Machine::Ia64 => registers(machine, r.clobbers),
+        },
+        pristine,
+        original: disassemble(&bytes),
+        native,
+        xen,
+        bytes,
+    }
 }
 
 /// Names of the registers of `mask`.

@@ -1,72 +1,10 @@
-//! x86_64 sites: the descriptor's routine fields read through the loader's relocations, the
-//! engine's own encoder for the plans, and [`disassemble`] (iced-x86), which the tour shares.
+//! x86_64 sites: [`disassemble`] (iced-x86), which the tour shares.
 
-use crate::elf::{Elf, Machine};
-use crate::{Planned, SiteInfo, owner, registers};
 use iced_x86::{
     Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, SymbolResolver, SymbolResult,
 };
-use pv_runtime::arch::ia64::image::Memory;
-use pv_runtime::engine::{Shape, encode};
-use pv_runtime::site::RawRecord;
-use pv_runtime::{Intrinsic, abi::x86_64::FLAGS};
 use std::collections::HashMap;
-use std::mem::offset_of;
 use std::rc::Rc;
-
-pub(crate) fn site(elf: &Elf, names: &Names, r: &RawRecord) -> SiteInfo {
-    let field = |offset: usize| elf.pointer(r.desc + offset as u64).unwrap_or(0);
-    let (native, xen, slot_ref) = (
-        field(offset_of!(Intrinsic, native)),
-        field(offset_of!(Intrinsic, xen)),
-        field(offset_of!(Intrinsic, slot)),
-    );
-    let body = elf.read(r.repl, r.repl_len).unwrap_or(&[]);
-    let bytes = elf.read(r.site, r.len).unwrap_or(&[]).to_vec();
-    let inline_xen = match r.xen_kind {
-        pv_runtime::BodyKind::Native => Some(body),
-        pv_runtime::BodyKind::Nop => Some(&[][..]),
-        _ => None,
-    };
-    let plan = |shape| -> Planned {
-        encode(r, body, shape)
-            .map(|b| disassemble(names, &b, r.site))
-            .map_err(|e| e.to_string())
-    };
-    let original = encode(
-        r,
-        body,
-        Shape::Original {
-            native,
-            slot: slot_ref,
-        },
-    );
-    SiteInfo {
-        addr: r.site,
-        function: owner(elf, r.site, ""),
-        intrinsic: owner(elf, r.desc, "::__PV_DESC"),
-        binding: r.binding,
-        probe: r.probe,
-        len: r.len,
-        uses: registers(Machine::X86_64, r.uses),
-        defs: registers(Machine::X86_64, r.defs),
-        clobbers: registers(Machine::X86_64, r.clobbers & !FLAGS)
-            .into_iter()
-            .chain(["flags".into()])
-            .collect(),
-        pristine: original.is_ok_and(|o| o[..] == bytes[..]),
-        original: disassemble(names, &bytes, r.site),
-        native: plan(Shape::Patched {
-            routine: native,
-            inline: Some(body),
-        }),
-        xen: plan(Shape::Patched {
-            routine: xen,
-            inline: inline_xen,
-        }),
-        bytes,
-    }
-}
 
 /// The file's symbols by address.
 pub type Names = Rc<HashMap<u64, String>>;

@@ -108,6 +108,11 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
         w,
         "\t.global pv_xen_psr_i_addr\npv_xen_psr_i_addr:\tdata8 0"
     )?;
+    writeln!(
+        w,
+        ".pushsection {},\"aw\"\n\t.align 8",
+        crate::record::SLOTS_SECTION
+    )?;
     writeln!(w, "\t.global pv_ops_table\npv_ops_table:")?;
     for i in 0..decls.len() {
         let st = stem(decls, i);
@@ -118,6 +123,7 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
             entry(&decls[i], &st, false)
         )?;
     }
+    writeln!(w, ".popsection")?;
     writeln!(
         w,
         ".pushsection {},\"aw\"",
@@ -136,7 +142,11 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
     writeln!(w, "\t.text")?;
     for (i, d) in decls.iter().enumerate() {
         if matches!(d.xen, XenBody::Asm(_) | XenBody::Hyperprivop(_)) {
-            writeln!(w, ".pushsection pv_xen_bodies,\"aR\"")?;
+            writeln!(
+                w,
+                ".pushsection {},\"aR\"",
+                crate::record::XEN_BODIES_SECTION
+            )?;
             writeln!(w, "\t.align 16\n{}:", sym("pv_xenbody_", &stem(decls, i)))?;
             fragment(w)?;
             d.xen_text(w).unwrap_or(Ok(()))?;

@@ -198,6 +198,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
             slot: &#slot,
         };
         /// The intrinsic's ops-table slot, initialised to the native routine.
+        #[unsafe(link_section = "pv_slots")]
         static #slot: ::pv_runtime::Slot = ::pv_runtime::Slot::new(#native);
     }
 }

@@ -1,8 +1,15 @@
-//! The x86_64 forms the engine writes or expects: `call rel32`, `call [rip + disp32]` and the
-//! nop padding of `pv_abi::x86_64::NOPS`. Each encoder checks its range and says so rather than
-//! wrap.
+//! The x86_64 side of the engine: the forms it writes or expects (`call rel32`,
+//! `call [rip + disp32]`, the nop padding of `pv_abi::x86_64::NOPS`), each encoder checking its
+//! range rather than wrapping, and [`X86_64Codec`]: what a site holds in each state, and how an
+//! [`Intrinsic`] descriptor is laid out.
 
+use crate::engine::image::Image;
+use crate::engine::{Buf, Codec, Descriptor, PlanError, Shape, Span};
+use crate::ops::{Contract, Intrinsic};
+use crate::site::RawRecord;
+use core::mem::offset_of;
 pub use pv_abi::x86_64::{CALL_REL32_LEN, CALL_RIP_LEN, fill_nops};
+use pv_abi::{Arch, Binding, BodyKind};
 
 /// The displacement from the end of an instruction at `at` of length `len` to `target`, if it
 /// fits a signed 32-bit field.
@@ -21,6 +28,99 @@ pub fn call_rel32(at: usize, target: usize) -> Option<[u8; CALL_REL32_LEN]> {
 pub fn call_rip(at: usize, slot: usize) -> Option<[u8; CALL_RIP_LEN]> {
     let d = rel32(at, CALL_RIP_LEN, slot)?.to_le_bytes();
     Some([0xff, 0x15, d[0], d[1], d[2], d[3]])
+}
+
+/// The x86_64 site codec.
+pub struct X86_64Codec;
+
+/// Offsets of a `&str`'s pointer and length: the language leaves their order open, so it is
+/// read off a real one.
+fn str_fields() -> (u64, u64) {
+    let probe: &'static str = "pv";
+    // SAFETY: a `&str` is two pointer-sized words, its address and its length.
+    let words: [usize; 2] = unsafe { core::mem::transmute(probe) };
+    if words[0] == probe.as_ptr() as usize {
+        (0, 8)
+    } else {
+        (8, 0)
+    }
+}
+
+impl Codec for X86_64Codec {
+    const ARCH: Arch = Arch::X86_64;
+    const DESCRIPTOR_SIZE: u64 = core::mem::size_of::<Intrinsic>() as u64;
+
+    /// Reads an [`Intrinsic`] field by field through the image (never through a reference:
+    /// a corrupt one would be undefined behaviour), pointers as the loader relocates them.
+    fn descriptor<I: Image + ?Sized>(image: &I, at: u64) -> Result<Descriptor, PlanError> {
+        let outside = PlanError::Outside(crate::site::Field::Descriptor);
+        let b = image
+            .read(at, Self::DESCRIPTOR_SIZE as usize)
+            .ok_or(outside)?;
+        let word = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+        let pointer = |o: usize| image.pointer(at + o as u64).ok_or(outside);
+        if Arch::from_code(b[offset_of!(Intrinsic, arch)]) != Some(Arch::X86_64) {
+            return Err(PlanError::Descriptor("architecture"));
+        }
+        let binding = Binding::from_number(b[offset_of!(Intrinsic, binding)])
+            .ok_or(PlanError::Descriptor("binding"))?;
+        let xen_kind = BodyKind::from_code(b[offset_of!(Intrinsic, xen_kind)])
+            .ok_or(PlanError::Descriptor("body kind"))?;
+        let (name_ptr, name_len) = str_fields();
+        let name = offset_of!(Intrinsic, name);
+        let contract = offset_of!(Intrinsic, contract);
+        Ok(Descriptor {
+            at,
+            name: Span::new(
+                pointer(name + name_ptr as usize)?,
+                word(name + name_len as usize),
+            ),
+            binding,
+            contract: Some(Contract {
+                uses: word(contract + offset_of!(Contract, uses)),
+                defs: word(contract + offset_of!(Contract, defs)),
+                clobbers: word(contract + offset_of!(Contract, clobbers)),
+            }),
+            native: pointer(offset_of!(Intrinsic, native))?,
+            xen: pointer(offset_of!(Intrinsic, xen))?,
+            slot: pointer(offset_of!(Intrinsic, slot))?,
+            xen_kind,
+            xen_body: None,
+        })
+    }
+
+    #[inline]
+    fn encode(
+        r: &RawRecord,
+        d: &Descriptor,
+        native: &[u8],
+        shape: Shape,
+        out: &mut Buf,
+    ) -> Result<(), PlanError> {
+        if !r.binding.has_site() {
+            return Err(PlanError::NoSite);
+        }
+        let (at, len) = (r.site as usize, r.len);
+        let mut call = |target: u64| {
+            let c = call_rel32(at, target as usize).ok_or(PlanError::OutOfRange)?;
+            out.set(&c, len, fill_nops)
+        };
+        match shape {
+            Shape::Original => match r.binding {
+                Binding::InlinePatch => out.set(native, len, fill_nops),
+                Binding::DirectBranch => call(d.native),
+                Binding::IndirectBranch => {
+                    let c = call_rip(at, d.slot as usize).ok_or(PlanError::OutOfRange)?;
+                    out.set(&c, len, fill_nops)
+                }
+                Binding::IndirectCall => Err(PlanError::NoSite),
+            },
+            Shape::Patched {
+                inline: Some(body), ..
+            } if body.len() <= len => out.set(body, len, fill_nops),
+            Shape::Patched { routine, .. } => call(routine),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,13 @@
 //! made RX, and moved over the original with `mremap(MREMAP_FIXED)` — one atomic replacement,
 //! two protection calls per run. Instruction fetch is then serialised on every core of the
 //! process with `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)`.
+//!
+//! A commit is a transaction: each touched page is staged with a copy of what it held, and if
+//! a later run, or the serialisation, fails, every run already replaced is replaced again by
+//! its copy. Whatever could fail before the first replacement (the text check, registering
+//! for `membarrier`) is done first.
 
-use super::{TextWriter, WriteStats};
+use super::{CommitError, Fault, Faults, TextWriter, WriteStats};
 use std::vec::Vec;
 use std::{boxed::Box, fmt, io};
 
@@ -12,14 +17,15 @@ const PAGE: usize = 4096;
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 5;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: libc::c_int = 1 << 6;
 
-/// Why a commit failed. Runs committed before the failure stay patched; the failing run and
-/// those after it are left as they were — each site entirely old or entirely new.
+/// Why staging or a commit failed.
 #[derive(Debug)]
 pub enum RemapError {
     /// A staged page is not mapped read+execute (only text is patched).
     NotText(usize),
     /// A syscall failed.
     Sys(&'static str, io::Error),
+    /// A failure injected with [`RemapWriter::inject`].
+    Injected(Fault),
 }
 
 impl fmt::Display for RemapError {
@@ -29,25 +35,40 @@ impl fmt::Display for RemapError {
                 write!(f, "page {p:#x} is not mapped r-x; refusing to patch it")
             }
             RemapError::Sys(call, e) => write!(f, "{call}: {e}"),
+            RemapError::Injected(fault) => write!(f, "injected failure: {fault:?}"),
         }
     }
 }
 
 impl std::error::Error for RemapError {}
 
+/// One touched page: what it will hold, and what it held when first staged.
+struct Shadow {
+    page: usize,
+    new: Box<[u8; PAGE]>,
+    old: Box<[u8; PAGE]>,
+}
+
 /// Copy + mremap writer for a running process (see the module docs).
 #[derive(Default)]
 pub struct RemapWriter {
-    /// Shadow copies of the touched pages, sorted by address.
-    shadows: Vec<(usize, Box<[u8; PAGE]>)>,
+    /// The touched pages, sorted by address.
+    shadows: Vec<Shadow>,
     /// Index of the last shadow written: sites arrive mostly in address order.
     last: usize,
+    faults: Faults,
 }
 
 impl RemapWriter {
     /// A writer with nothing staged.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes the writer fail once at `fault`, as a failing system would: for tests that prove
+    /// a failed commit leaves every byte as it was.
+    pub fn inject(&mut self, fault: Fault) {
+        self.faults.inject(fault);
     }
 }
 
@@ -82,8 +103,9 @@ fn text_ranges() -> Result<Vec<(usize, usize)>, RemapError> {
         .collect())
 }
 
-/// Serialises instruction fetch on every core running this process.
-fn sync_core() -> Result<(), RemapError> {
+/// Registers the process for [`sync_core`]: done before any page is replaced, so that a
+/// kernel without it refuses the commit while nothing has changed yet.
+fn register_sync_core() -> Result<(), RemapError> {
     // SAFETY: membarrier takes no pointers.
     unsafe {
         sys(
@@ -95,6 +117,14 @@ fn sync_core() -> Result<(), RemapError> {
                 0,
             ),
         )?;
+    }
+    Ok(())
+}
+
+/// Serialises instruction fetch on every core running this process.
+fn sync_core() -> Result<(), RemapError> {
+    // SAFETY: membarrier takes no pointers.
+    unsafe {
         sys(
             "membarrier(sync_core)",
             libc::syscall(
@@ -109,7 +139,10 @@ fn sync_core() -> Result<(), RemapError> {
 }
 
 /// Replaces the `pages.len()` pages at `start` with `pages`, never W+X.
-fn replace_run(start: usize, pages: &[&[u8; PAGE]]) -> Result<(), RemapError> {
+fn replace_run<'p>(
+    start: usize,
+    pages: impl ExactSizeIterator<Item = &'p [u8; PAGE]>,
+) -> Result<(), RemapError> {
     let len = pages.len() * PAGE;
     // SAFETY: a fresh private anonymous mapping, written only within its length, then moved
     // over pages this process maps r-x (checked by the caller) with the same protection.
@@ -125,7 +158,7 @@ fn replace_run(start: usize, pages: &[&[u8; PAGE]]) -> Result<(), RemapError> {
         if fresh == libc::MAP_FAILED {
             return Err(RemapError::Sys("mmap", io::Error::last_os_error()));
         }
-        for (i, page) in pages.iter().enumerate() {
+        for (i, page) in pages.enumerate() {
             core::ptr::copy_nonoverlapping(page.as_ptr(), fresh.cast::<u8>().add(i * PAGE), PAGE);
         }
         let result = sys(
@@ -154,31 +187,64 @@ fn replace_run(start: usize, pages: &[&[u8; PAGE]]) -> Result<(), RemapError> {
 }
 
 impl RemapWriter {
-    /// The shadow copy of `page`, made on first use.
+    /// The shadow of `page`, made on first use.
     fn shadow(&mut self, page: usize) -> &mut [u8; PAGE] {
-        if self.shadows.get(self.last).is_none_or(|(p, _)| *p != page) {
-            self.last = match self.shadows.binary_search_by_key(&page, |(p, _)| *p) {
+        if self.shadows.get(self.last).is_none_or(|s| s.page != page) {
+            self.last = match self.shadows.binary_search_by_key(&page, |s| s.page) {
                 Ok(i) => i,
                 Err(i) => {
-                    let mut copy = Box::new([0u8; PAGE]);
-                    // SAFETY: `page` is a mapped page of text (it holds a site).
+                    let mut old = Box::new([0u8; PAGE]);
+                    // SAFETY: `page` is a mapped page of text (the caller of `stage` promised
+                    // that the bytes staged into it are code this writer may replace).
                     unsafe {
-                        core::ptr::copy_nonoverlapping(page as *const u8, copy.as_mut_ptr(), PAGE)
+                        core::ptr::copy_nonoverlapping(page as *const u8, old.as_mut_ptr(), PAGE)
                     };
-                    self.shadows.insert(i, (page, copy));
+                    let new = old.clone();
+                    self.shadows.insert(i, Shadow { page, new, old });
                     i
                 }
             };
         }
-        &mut self.shadows[self.last].1
+        &mut self.shadows[self.last].new
+    }
+
+    /// The runs of adjacent shadows: (first shadow, number of pages).
+    fn runs(&self) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (i, s) in self.shadows.iter().enumerate() {
+            match runs.last_mut() {
+                Some((first, n)) if self.shadows[*first].page + *n * PAGE == s.page => *n += 1,
+                _ => runs.push((i, 1)),
+            }
+        }
+        runs
+    }
+
+    /// Replaces run `(first, n)` by its new pages, or by its old ones.
+    fn replace(&self, (first, n): (usize, usize), old: bool) -> Result<(), RemapError> {
+        let shadows = &self.shadows[first..first + n];
+        let pages = shadows.iter().map(|s| if old { &*s.old } else { &*s.new });
+        replace_run(shadows[0].page, pages)
+    }
+
+    /// Puts back the runs already replaced; whether all of them were.
+    fn undo(&self, runs: &[(usize, usize)]) -> bool {
+        let restored = runs.iter().all(|r| self.replace(*r, true).is_ok());
+        // Best effort: the failure being undone may have been the serialisation itself.
+        let _ = sync_core();
+        restored
     }
 }
 
 impl TextWriter for RemapWriter {
     type Error = RemapError;
 
-    fn stage(&mut self, addr: usize, bytes: &[u8]) -> Result<(), RemapError> {
-        // One shadow per page the bytes touch (a site crosses at most one boundary).
+    unsafe fn stage(&mut self, addr: u64, bytes: &[u8]) -> Result<(), RemapError> {
+        if let Some(fault) = self.faults.stage() {
+            return Err(RemapError::Injected(fault));
+        }
+        let addr = addr as usize;
+        // One shadow per page the bytes touch.
         let mut done = 0;
         while done < bytes.len() {
             let at = addr + done;
@@ -191,45 +257,64 @@ impl TextWriter for RemapWriter {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<WriteStats, RemapError> {
-        let shadows = core::mem::take(&mut self.shadows);
+    fn abort(&mut self) {
+        self.shadows.clear();
         self.last = 0;
+        self.faults.restart();
+    }
+
+    fn commit(&mut self) -> Result<WriteStats, CommitError<RemapError>> {
+        let result = self.transact();
+        self.abort();
+        result
+    }
+}
+
+impl RemapWriter {
+    fn transact(&mut self) -> Result<WriteStats, CommitError<RemapError>> {
+        let untouched = |error| CommitError {
+            error,
+            restored: true,
+        };
         let mut stats = WriteStats::default();
-        if shadows.is_empty() {
+        if self.shadows.is_empty() {
             return Ok(stats);
         }
-        let text = text_ranges()?;
-        if let Some((page, _)) = shadows
-            .iter()
-            .find(|(p, _)| !text.iter().any(|(lo, hi)| lo <= p && p + PAGE <= *hi))
-        {
-            return Err(RemapError::NotText(*page));
+        let text = text_ranges().map_err(untouched)?;
+        if let Some(s) = self.shadows.iter().find(|s| {
+            !text
+                .iter()
+                .any(|(lo, hi)| *lo <= s.page && s.page + PAGE <= *hi)
+        }) {
+            return Err(untouched(RemapError::NotText(s.page)));
         }
-        let mut run: Vec<&[u8; PAGE]> = Vec::new();
-        let mut run_start = 0;
-        let flush = |start: usize,
-                     run: &mut Vec<&[u8; PAGE]>,
-                     stats: &mut WriteStats|
-         -> Result<(), RemapError> {
-            if run.is_empty() {
-                return Ok(());
+        register_sync_core().map_err(untouched)?;
+        let runs = self.runs();
+        for (k, run) in runs.iter().enumerate() {
+            let replaced = match self.faults.step(k) {
+                Some(fault) => Err(RemapError::Injected(fault)),
+                None => self.replace(*run, false),
+            };
+            if let Err(error) = replaced {
+                return Err(CommitError {
+                    error,
+                    restored: self.undo(&runs[..k]),
+                });
             }
-            replace_run(start, run)?;
-            stats.pages += run.len();
+            stats.pages += run.1;
             stats.runs += 1;
             stats.protection_calls += 2;
-            run.clear();
-            Ok(())
-        };
-        for (page, shadow) in &shadows {
-            if run.is_empty() || *page != run_start + run.len() * PAGE {
-                flush(run_start, &mut run, &mut stats)?;
-                run_start = *page;
-            }
-            run.push(shadow);
         }
-        flush(run_start, &mut run, &mut stats)?;
-        sync_core()?;
+        let serialised = match self.faults.serialise() {
+            Some(fault) => Err(RemapError::Injected(fault)),
+            None => sync_core(),
+        };
+        if let Err(error) = serialised {
+            return Err(CommitError {
+                error,
+                restored: self.undo(&runs),
+            });
+        }
         Ok(stats)
     }
 }

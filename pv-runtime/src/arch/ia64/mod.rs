@@ -1,9 +1,11 @@
 //! ia64: the declarations linked into this binary, as data (the catalogue writer turns them
 //! into one `.S` file with the same templates the macro used), the bundle [`codec`], and the
-//! patch engine for linked ia64 images.
+//! engine's site codec for linked ia64 images ([`Ia64Codec`]).
 
 pub mod codec;
-pub mod image;
+mod sites;
+
+pub use sites::Ia64Codec;
 
 pub use pv_abi::ia64::asm::{Decl, Form, XenBody};
 

@@ -1,0 +1,242 @@
+//! The running program as an [`Image`]: pv's sections found through the linker's
+//! `__start_`/`__stop_` bounds, and the ranges the engine may read and patch — from the
+//! program headers in userland ([`Sections::this_binary`]), as given by a kernel that knows its
+//! own layout ([`Sections::new`]).
+
+use super::image::{Image, Section, Span};
+use crate::ops::Slot;
+use crate::writer::{CommitError, TextWriter, WriteStats};
+use core::sync::atomic::{AtomicBool, Ordering};
+use pv_abi::Arch;
+
+unsafe extern "Rust" {
+    #[link_name = "__start_pv_sites"]
+    static SITES_START: [u8; 0];
+    #[link_name = "__stop_pv_sites"]
+    static SITES_STOP: [u8; 0];
+    #[link_name = "__start_pv_repl"]
+    static REPL_START: [u8; 0];
+    #[link_name = "__stop_pv_repl"]
+    static REPL_STOP: [u8; 0];
+    #[link_name = "__start_pv_intrinsics"]
+    static INTRINSICS_START: [u8; 0];
+    #[link_name = "__stop_pv_intrinsics"]
+    static INTRINSICS_STOP: [u8; 0];
+    #[link_name = "__start_pv_slots"]
+    static SLOTS_START: [u8; 0];
+    #[link_name = "__stop_pv_slots"]
+    static SLOTS_STOP: [u8; 0];
+}
+
+// Anchors keep each section, and so its bounds, defined in a binary that declares nothing.
+#[used]
+#[unsafe(link_section = "pv_sites")]
+static SITES_ANCHOR: [u64; 0] = [];
+#[used]
+#[unsafe(link_section = "pv_repl")]
+static REPL_ANCHOR: [u8; 0] = [];
+#[used]
+#[unsafe(link_section = "pv_slots")]
+static SLOTS_ANCHOR: [Slot; 0] = [];
+
+fn span(start: *const [u8; 0], stop: *const [u8; 0]) -> Span {
+    let (start, stop) = (start as u64, stop as u64);
+    Span::new(start, stop.saturating_sub(start))
+}
+
+/// How many readable ranges an image keeps (program segments).
+const MAX_RANGES: usize = 8;
+
+/// This binary's tables and ranges.
+#[derive(Clone, Copy, Debug)]
+pub struct Sections {
+    tables: [Span; 4],
+    text: Span,
+    readable: [Span; MAX_RANGES],
+}
+
+impl Sections {
+    /// The tables of this binary, with the ranges given: `text`, the code the engine may patch;
+    /// `readable`, everything it may read (at most eight ranges; the tables, the text and the
+    /// routines must lie inside them).
+    ///
+    /// # Safety
+    /// Every range given is mapped and readable for as long as the value is used, and `text`
+    /// is this binary's code.
+    pub unsafe fn new(text: Span, readable: &[Span]) -> Sections {
+        let mut ranges = [Span::default(); MAX_RANGES];
+        for (r, given) in ranges.iter_mut().zip(readable) {
+            *r = *given;
+        }
+        Sections {
+            tables: [
+                span(&raw const SITES_START, &raw const SITES_STOP),
+                span(&raw const REPL_START, &raw const REPL_STOP),
+                span(&raw const INTRINSICS_START, &raw const INTRINSICS_STOP),
+                span(&raw const SLOTS_START, &raw const SLOTS_STOP),
+            ],
+            text,
+            readable: ranges,
+        }
+    }
+
+    /// This program's tables and its loaded segments, from its program headers: executable
+    /// ones are text, all of them readable.
+    #[cfg(feature = "std")]
+    pub fn this_binary() -> Sections {
+        let (text, readable, n) = segments();
+        // SAFETY: the main program's loaded segments stay mapped for the process's life.
+        unsafe { Sections::new(text, &readable[..n]) }
+    }
+}
+
+/// The main program's `PT_LOAD` segments, from `dl_iterate_phdr` (its first entry is the
+/// main program): (the executable one, all of them, how many).
+#[cfg(feature = "std")]
+fn segments() -> (Span, [Span; MAX_RANGES], usize) {
+    struct Found {
+        text: Span,
+        all: [Span; MAX_RANGES],
+        n: usize,
+    }
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid `dl_phdr_info` whose headers it keeps mapped, and
+        // `data` is the `Found` below.
+        unsafe {
+            let (info, found) = (&*info, &mut *(data as *mut Found));
+            let headers = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
+                let s = Span::new(info.dlpi_addr + h.p_vaddr, h.p_memsz);
+                if h.p_flags & libc::PF_X != 0 {
+                    found.text = s;
+                }
+                if found.n < MAX_RANGES {
+                    found.all[found.n] = s;
+                    found.n += 1;
+                }
+            }
+        }
+        1
+    }
+    let mut found = Found {
+        text: Span::default(),
+        all: [Span::default(); MAX_RANGES],
+        n: 0,
+    };
+    // SAFETY: `first` stops after the first object and writes only into `found`.
+    unsafe { libc::dl_iterate_phdr(Some(first), (&raw mut found).cast()) };
+    (found.text, found.all, found.n)
+}
+
+impl Image for Sections {
+    fn arch(&self) -> Arch {
+        Arch::X86_64
+    }
+
+    fn section(&self, section: Section) -> Span {
+        match section {
+            Section::Sites => self.tables[0],
+            Section::Repl => self.tables[1],
+            Section::Intrinsics => self.tables[2],
+            Section::Slots => self.tables[3],
+            Section::XenBodies => Span::default(),
+        }
+    }
+
+    #[inline]
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        if !self.readable.iter().any(|r| r.contains(addr, len as u64)) {
+            return None;
+        }
+        // SAFETY: the range lies inside a range that `new`'s caller promised is mapped and
+        // readable.
+        Some(unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) })
+    }
+
+    #[inline]
+    fn is_text(&self, addr: u64, len: usize) -> bool {
+        self.text.contains(addr, len as u64)
+    }
+
+    unsafe fn set_slot(&mut self, addr: u64, value: u64) {
+        // SAFETY: the engine checked that `addr` is an aligned slot of `pv_slots`, which holds
+        // only `Slot`s; the caller promises the rest.
+        unsafe { (*(addr as usize as *const Slot)).set_raw(value) }
+    }
+}
+
+/// Held while a transition of this process runs: one at a time.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// This process as a patchable image: its [`Sections`] and a [`TextWriter`] for its text.
+pub struct Live<W> {
+    sections: Sections,
+    writer: W,
+}
+
+impl<W: TextWriter> Live<W> {
+    /// This program, patched through `writer`.
+    #[cfg(feature = "std")]
+    pub fn new(writer: W) -> Live<W> {
+        Live {
+            sections: Sections::this_binary(),
+            writer,
+        }
+    }
+
+    /// The program `sections` describe (a kernel's own), patched through `writer`.
+    pub fn with_sections(sections: Sections, writer: W) -> Live<W> {
+        Live { sections, writer }
+    }
+
+    /// The writer, e.g. to inject a fault.
+    pub fn writer(&mut self) -> &mut W {
+        &mut self.writer
+    }
+}
+
+impl<W: TextWriter> Image for Live<W> {
+    fn arch(&self) -> Arch {
+        self.sections.arch()
+    }
+    fn section(&self, section: Section) -> Span {
+        self.sections.section(section)
+    }
+    #[inline]
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        self.sections.read(addr, len)
+    }
+    #[inline]
+    fn is_text(&self, addr: u64, len: usize) -> bool {
+        self.sections.is_text(addr, len)
+    }
+    unsafe fn set_slot(&mut self, addr: u64, value: u64) {
+        // SAFETY: forwarded contract.
+        unsafe { self.sections.set_slot(addr, value) }
+    }
+    fn lock(&self) -> bool {
+        BUSY.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+    fn unlock(&self) {
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
+impl<W: TextWriter> TextWriter for Live<W> {
+    type Error = W::Error;
+    unsafe fn stage(&mut self, addr: u64, bytes: &[u8]) -> Result<(), W::Error> {
+        // SAFETY: forwarded contract.
+        unsafe { self.writer.stage(addr, bytes) }
+    }
+    fn abort(&mut self) {
+        self.writer.abort()
+    }
+    fn commit(&mut self) -> Result<WriteStats, CommitError<W::Error>> {
+        self.writer.commit()
+    }
+}
