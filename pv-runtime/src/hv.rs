@@ -670,6 +670,7 @@ impl Hypervisor {
         let lock = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
         let page = xen::hypercall_page();
         let mut writer = RemapWriter::new();
+        // SAFETY: the hypercall page is 4096 bytes of mapped text.
         let current = unsafe { core::slice::from_raw_parts(page as *const u8, 4096) };
         for nr in 0..HYPERCALL_PAGE_ENTRIES {
             let e = page_entry(nr as u32);
