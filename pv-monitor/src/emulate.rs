@@ -390,14 +390,13 @@ pub(crate) extern "C" fn on_sigsegv(
     // instruction fetch leaves rip unmapped.
     let mut code = [0u8; 15];
     let room = (4096 - (rip & 4095)).min(15) as usize;
-    let bytes = &mut code[..room];
-    let insn = if read_guest(rip, bytes) {
-        Decoder::with_ip(64, bytes, rip, DecoderOptions::NONE).decode()
+    // Unreadable (a jump to unmapped memory): no bytes, an invalid instruction, refused.
+    let bytes: &[u8] = if read_guest(rip, &mut code[..room]) {
+        &code[..room]
     } else {
-        bytes.fill(0);
-        Instruction::default()
+        &[]
     };
-    let bytes = &*bytes;
+    let insn = Decoder::with_ip(64, bytes, rip, DecoderOptions::NONE).decode();
     let mut regs = Regs(gregs);
     let trap = if insn.is_invalid() {
         None
