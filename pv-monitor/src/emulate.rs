@@ -1,11 +1,16 @@
 //! The `SIGSEGV` handler: decode the faulting instruction, emulate it against the virtual CPU,
-//! count it, skip it. The signal is synchronous — it comes from the guest's own privileged
-//! instruction, never from inside the allocator — so the handler may use the state's lock.
+//! count it, skip it. The fault is synchronous, but the instruction may belong to an
+//! asynchronous signal's handler that interrupted anything — the allocator, or this handler
+//! itself — so the handler is async-signal-safe: no lock, no allocation (iced-x86 decodes into
+//! a stack value), atomics for the state, system calls to read guest memory.
 
 use crate::regs::Regs;
-use crate::{CONSOLE_PORT, VCpu, with_state};
+use crate::{
+    CACHE_FLUSHES, CONSOLE, CONSOLE_PORT, CR, GDTR, HALTS, IDTR, INTERRUPTS, INVLPG, MSRS,
+    PORT_WRITES, TRAPS, keep,
+};
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// A trapped instruction, as the monitor counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +47,28 @@ pub enum Trap {
     Rdtsc,
     /// `rdtscp` (with TSC faulting).
     Rdtscp,
+}
+
+impl Trap {
+    /// Every trap, in declaration order: `ALL[t as usize] == t`.
+    pub(crate) const ALL: [Trap; 16] = [
+        Trap::Cli,
+        Trap::Sti,
+        Trap::Hlt,
+        Trap::In,
+        Trap::Out,
+        Trap::Rdmsr,
+        Trap::Wrmsr,
+        Trap::MovToCr,
+        Trap::MovFromCr,
+        Trap::Invlpg,
+        Trap::Wbinvd,
+        Trap::Lgdt,
+        Trap::Lidt,
+        Trap::Cpuid,
+        Trap::Rdtsc,
+        Trap::Rdtscp,
+    ];
 }
 
 impl std::fmt::Display for Trap {
@@ -88,17 +115,70 @@ fn cr_index(r: Register) -> Option<usize> {
     .position(|c| *c == r)
 }
 
-/// Runs `f` with `rdtsc` allowed, then traps it again.
-fn untrapped_tsc<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: per-thread TSC mode switches, restored before returning.
-    unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_ENABLE) };
-    let r = f();
-    unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) };
-    r
+/// Runs `f` with asynchronous signals blocked: while the monitor turns a fault off for one real
+/// instruction, a signal handler's own `cpuid` or `rdtsc` would run unseen, and its emulation
+/// would turn the fault back on under us. Synchronous faults stay deliverable.
+fn signals_held<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: sigset manipulation on locals; pthread_sigmask is async-signal-safe and the old
+    // mask is restored before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        for sync in [
+            libc::SIGSEGV,
+            libc::SIGILL,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGTRAP,
+        ] {
+            libc::sigdelset(&mut all, sync);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let r = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r
+    }
 }
 
-/// Emulates one instruction; `None` if the monitor cannot.
-fn emulate(insn: &Instruction, regs: &mut Regs, cpu: &mut VCpu) -> Option<Trap> {
+/// Runs `f` with `rdtsc` allowed, then traps it again.
+fn untrapped_tsc<R>(f: impl FnOnce() -> R) -> R {
+    signals_held(|| {
+        // SAFETY: per-thread TSC mode switches, restored before returning.
+        unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_ENABLE) };
+        let r = f();
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) };
+        r
+    })
+}
+
+/// Copies guest memory at `at` into `to` with `process_vm_readv` on this process: an unmapped
+/// address fails instead of faulting inside the handler, and the call is async-signal-safe.
+fn read_guest(at: u64, to: &mut [u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: to.as_mut_ptr().cast(),
+        iov_len: to.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: at as *mut libc::c_void,
+        iov_len: to.len(),
+    };
+    // SAFETY: `local` is `to`; the kernel checks `remote`.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == to.len() as isize
+}
+
+fn set(a: &std::sync::atomic::AtomicU64, v: u64) {
+    a.store(v, Ordering::Release);
+}
+
+fn bump(a: &std::sync::atomic::AtomicU64) {
+    a.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Emulates one instruction against the virtual CPU; `None` if the monitor cannot.
+fn emulate(insn: &Instruction, regs: &mut Regs) -> Option<Trap> {
     let port = |regs: &Regs, op: u32| -> Option<u16> {
         match insn.op_kind(op) {
             OpKind::Immediate8 => Some(insn.immediate8() as u16),
@@ -108,15 +188,15 @@ fn emulate(insn: &Instruction, regs: &mut Regs, cpu: &mut VCpu) -> Option<Trap> 
     };
     Some(match insn.mnemonic() {
         Mnemonic::Cli => {
-            cpu.interrupts = false;
+            INTERRUPTS.store(false, Ordering::Release);
             Trap::Cli
         }
         Mnemonic::Sti => {
-            cpu.interrupts = true;
+            INTERRUPTS.store(true, Ordering::Release);
             Trap::Sti
         }
         Mnemonic::Hlt => {
-            cpu.halts += 1;
+            bump(&HALTS);
             Trap::Hlt
         }
         Mnemonic::In => {
@@ -133,60 +213,60 @@ fn emulate(insn: &Instruction, regs: &mut Regs, cpu: &mut VCpu) -> Option<Trap> 
             let p = port(regs, 0)?;
             let value = regs.get(insn.op1_register())? as u32;
             if p == CONSOLE_PORT {
-                cpu.console.push(value as u8);
+                keep(CONSOLE.push(value as u8 as u64));
             } else {
-                cpu.port_writes.push((p, value));
+                keep(PORT_WRITES.push((p as u64) << 32 | value as u64));
             }
             Trap::Out
         }
         Mnemonic::Rdmsr => {
             let msr = regs.raw(libc::REG_RCX) as u32;
-            regs.set_edx_eax(cpu.msrs.get(&msr).copied().unwrap_or(0));
+            regs.set_edx_eax(MSRS.get(msr));
             Trap::Rdmsr
         }
         Mnemonic::Wrmsr => {
             let msr = regs.raw(libc::REG_RCX) as u32;
-            cpu.msrs.insert(msr, regs.edx_eax());
+            keep(MSRS.set(msr, regs.edx_eax()));
             Trap::Wrmsr
         }
         Mnemonic::Mov if insn.op_count() == 2 => {
             let (dst, src) = (insn.op0_register(), insn.op1_register());
             match (cr_index(dst), cr_index(src)) {
                 (Some(cr), None) => {
-                    cpu.cr[cr] = regs.get(src)?;
+                    set(&CR[cr], regs.get(src)?);
                     Trap::MovToCr
                 }
                 (None, Some(cr)) => {
-                    regs.set(dst, cpu.cr[cr])?;
+                    regs.set(dst, CR[cr].load(Ordering::Acquire))?;
                     Trap::MovFromCr
                 }
                 _ => return None,
             }
         }
         Mnemonic::Invlpg => {
-            cpu.invlpg.push(regs.address(insn)?);
+            keep(INVLPG.push(regs.address(insn)?));
             Trap::Invlpg
         }
         Mnemonic::Wbinvd => {
-            cpu.cache_flushes += 1;
+            bump(&CACHE_FLUSHES);
             Trap::Wbinvd
         }
         Mnemonic::Lgdt | Mnemonic::Lidt => {
-            let at = regs.address(insn)? as usize;
-            // SAFETY: the guest's own memory operand of 10 bytes; the guest is this process.
-            let (limit, base) = unsafe {
-                (
-                    (at as *const u16).read_unaligned(),
-                    ((at + 2) as *const u64).read_unaligned(),
-                )
-            };
-            if insn.mnemonic() == Mnemonic::Lgdt {
-                cpu.gdtr = (base, limit);
-                Trap::Lgdt
-            } else {
-                cpu.idtr = (base, limit);
-                Trap::Lidt
+            // The 10-byte operand; unreadable, the instruction is refused (a CPU would #PF).
+            let mut operand = [0u8; 10];
+            if !read_guest(regs.address(insn)?, &mut operand) {
+                return None;
             }
+            let limit = u16::from_le_bytes([operand[0], operand[1]]);
+            let base = u64::from_le_bytes(operand[2..].try_into().ok()?);
+            let (register, trap) = if insn.mnemonic() == Mnemonic::Lgdt {
+                (&GDTR, Trap::Lgdt)
+            } else {
+                (&IDTR, Trap::Lidt)
+            };
+            set(&register[0], base);
+            set(&register[1], limit as u64);
+            trap
         }
         Mnemonic::Cpuid if CPUID_FAULTING.load(Ordering::SeqCst) => {
             let (leaf, sub) = (
@@ -194,12 +274,12 @@ fn emulate(insn: &Instruction, regs: &mut Regs, cpu: &mut VCpu) -> Option<Trap> 
                 regs.raw(libc::REG_RCX) as u32,
             );
             // SAFETY: this thread's CPUID mode, off for one real `cpuid`, then on again.
-            let r = unsafe {
+            let r = signals_held(|| unsafe {
                 libc::syscall(libc::SYS_arch_prctl, crate::ARCH_SET_CPUID, 1);
                 let r = core::arch::x86_64::__cpuid_count(leaf, sub);
                 libc::syscall(libc::SYS_arch_prctl, crate::ARCH_SET_CPUID, 0);
                 r
-            };
+            });
             for (reg, v) in [
                 (libc::REG_RAX, r.eax),
                 (libc::REG_RBX, r.ebx),
@@ -278,25 +358,51 @@ fn refuse(rip: u64, bytes: &[u8]) {
     unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
 }
 
+static INTERRUPT: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Test hook: `hook` runs once, inside the handler of the next trap, after the instruction is
+/// decoded and before it is emulated and counted — where the state used to be held under a
+/// lock. Tests raise a signal there whose handler traps in turn.
+#[doc(hidden)]
+pub fn interrupt_next(hook: fn()) {
+    INTERRUPT.store(hook as *mut (), Ordering::Release);
+}
+
+/// Runs the hook set by [`interrupt_next`], once.
+fn interrupt() {
+    let hook = INTERRUPT.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    if !hook.is_null() {
+        // SAFETY: only `interrupt_next` stores here, and it stores a `fn()`.
+        let hook: fn() = unsafe { std::mem::transmute::<*mut (), fn()>(hook) };
+        hook();
+    }
+}
+
 pub(crate) extern "C" fn on_sigsegv(
     _: libc::c_int,
     _: *mut libc::siginfo_t,
     ctx: *mut libc::c_void,
 ) {
-    // SAFETY: the kernel passes this thread's ucontext; the faulting rip points at the
-    // guest's code, of which we read at most one instruction (15 bytes, within its page).
+    // SAFETY: the kernel passes this thread's ucontext.
     let gregs = unsafe { &mut (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as u64;
+    // At most one instruction (15 bytes), within rip's page: copied, since a fault on
+    // instruction fetch leaves rip unmapped.
+    let mut code = [0u8; 15];
     let room = (4096 - (rip & 4095)).min(15) as usize;
-    let bytes = unsafe { std::slice::from_raw_parts(rip as *const u8, room) };
+    // Unreadable (a jump to unmapped memory): no bytes, an invalid instruction, refused.
+    let bytes: &[u8] = if read_guest(rip, &mut code[..room]) {
+        &code[..room]
+    } else {
+        &[]
+    };
     let insn = Decoder::with_ip(64, bytes, rip, DecoderOptions::NONE).decode();
     let mut regs = Regs(gregs);
     let trap = if insn.is_invalid() {
         None
     } else {
-        with_state(|cpu| {
-            emulate(&insn, &mut regs, cpu).inspect(|t| *cpu.traps.entry(*t).or_default() += 1)
-        })
+        interrupt();
+        emulate(&insn, &mut regs).inspect(|t| bump(&TRAPS[*t as usize]))
     };
     match trap {
         Some(_) => regs.set_raw(libc::REG_RIP, rip + insn.len() as u64),

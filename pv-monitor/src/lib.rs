@@ -8,6 +8,11 @@
 //! What does not trap is not seen: `pushf`/`popf` read and write the real flags, so the virtual
 //! interrupt flag is invisible to them — the hole paravirtualization closes.
 //!
+//! The handler takes no lock and allocates nothing: the virtual CPU lives in fixed-size atomics
+//! (full logs count what they drop in [`VCpu::lost`]), and it runs with `SIGSEGV` unblocked, so
+//! an asynchronous signal whose handler executes a privileged instruction — also while it
+//! interrupts the monitor's handler — is emulated like any other.
+//!
 //! One monitor at a time per process; it covers the thread that started it (CPUID and TSC
 //! faulting are per thread). Dropping it — also while unwinding from a panic — restores the
 //! signal handler and the CPUID and TSC settings it found.
@@ -16,13 +21,17 @@
 
 mod emulate;
 mod regs;
+mod store;
 
-pub use emulate::Trap;
+pub use emulate::{Trap, interrupt_next};
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use store::{Log, Table};
 
-/// The virtual CPU the monitor emulates privileged instructions against.
+/// The virtual CPU the monitor emulates privileged instructions against: a copy, built by
+/// [`state`] from the lock-free storage the handler updates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VCpu {
     /// The virtual interrupt flag (`cli` clears it, `sti` sets it).
@@ -47,6 +56,9 @@ pub struct VCpu {
     pub halts: u64,
     /// Traps taken, by instruction.
     pub traps: BTreeMap<Trap, u64>,
+    /// Console bytes, port writes, `invlpg` addresses and MSRs not kept because their storage
+    /// was full (4096 console bytes, 1024 of the others, 64 MSRs).
+    pub lost: u64,
 }
 
 /// The I/O port that is the console (Bochs/QEMU debug port, as pv's catalogue uses).
@@ -59,27 +71,78 @@ impl VCpu {
     }
 }
 
-static STATE: Mutex<Option<VCpu>> = Mutex::new(None);
+// The virtual CPU, in storage the `SIGSEGV` handler may update while it interrupts an update
+// of its own (a signal handler that runs a privileged instruction): one atomic operation per
+// update, no lock to deadlock on, no allocation. A (base, limit) pair is two stores: an `lgdt`
+// interrupted between them by another `lgdt` may keep one's base with the other's limit.
+static INTERRUPTS: AtomicBool = AtomicBool::new(true);
+static CR: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static MSRS: Table<64> = Table::new();
+static GDTR: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static IDTR: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static CONSOLE: Log<4096> = Log::new();
+/// `port << 32 | value`.
+static PORT_WRITES: Log<1024> = Log::new();
+static INVLPG: Log<1024> = Log::new();
+static CACHE_FLUSHES: AtomicU64 = AtomicU64::new(0);
+static HALTS: AtomicU64 = AtomicU64::new(0);
+static TRAPS: [AtomicU64; Trap::ALL.len()] = [const { AtomicU64::new(0) }; Trap::ALL.len()];
+static LOST: AtomicU64 = AtomicU64::new(0);
 static ACTIVE: Mutex<()> = Mutex::new(());
 
-fn with_state<R>(f: impl FnOnce(&mut VCpu) -> R) -> R {
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    f(guard.get_or_insert_with(VCpu::default))
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Acquire)
 }
 
-/// A copy of the virtual CPU.
+/// Counts an entry its storage had no room for.
+fn keep(kept: bool) {
+    if !kept {
+        LOST.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A copy of the virtual CPU (allocates: call it outside signal handlers).
 pub fn state() -> VCpu {
-    with_state(|s| s.clone())
+    VCpu {
+        interrupts: INTERRUPTS.load(Ordering::Acquire),
+        cr: CR.each_ref().map(load),
+        msrs: MSRS.entries().collect(),
+        gdtr: (load(&GDTR[0]), load(&GDTR[1]) as u16),
+        idtr: (load(&IDTR[0]), load(&IDTR[1]) as u16),
+        console: CONSOLE.values().map(|b| b as u8).collect(),
+        port_writes: PORT_WRITES
+            .values()
+            .map(|w| ((w >> 32) as u16, w as u32))
+            .collect(),
+        invlpg: INVLPG.values().collect(),
+        cache_flushes: load(&CACHE_FLUSHES),
+        halts: load(&HALTS),
+        traps: Trap::ALL
+            .iter()
+            .zip(&TRAPS)
+            .map(|(t, n)| (*t, load(n)))
+            .filter(|(_, n)| *n != 0)
+            .collect(),
+        lost: load(&LOST),
+    }
 }
 
 /// Resets the virtual CPU: interrupts enabled, everything else zero.
 pub fn reset() {
-    with_state(|s| {
-        *s = VCpu {
-            interrupts: true,
-            ..VCpu::default()
-        }
-    });
+    INTERRUPTS.store(true, Ordering::Release);
+    for a in
+        CR.iter()
+            .chain(&GDTR)
+            .chain(&IDTR)
+            .chain(&TRAPS)
+            .chain([&CACHE_FLUSHES, &HALTS, &LOST])
+    {
+        a.store(0, Ordering::Release);
+    }
+    MSRS.clear();
+    CONSOLE.clear();
+    PORT_WRITES.clear();
+    INVLPG.clear();
 }
 
 const ARCH_GET_CPUID: libc::c_int = 0x1011;
@@ -110,19 +173,21 @@ fn last_error(what: &str) -> String {
 impl Monitor {
     /// Installs the `SIGSEGV` handler, resets the virtual CPU and turns on CPUID and TSC
     /// faulting where the CPU and kernel allow (see [`Monitor::faulting`]). Waits for another
-    /// monitor of this process to end first.
+    /// monitor of this process to end first (on a lock, which the handler never takes).
     pub fn start() -> io::Result<Monitor> {
         let one = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
         // Detected features are cached now: std would otherwise run `cpuid` later, trapped.
         let _ = std::is_x86_feature_detected!("sse2");
         reset();
         // SAFETY: queries and sets this thread's CPUID/TSC modes and the process's SIGSEGV
-        // disposition; every change is undone in `drop`.
+        // disposition; every change is undone in `drop`. SA_NODEFER: a SIGSEGV raised while
+        // SIGSEGV is blocked kills the process, so the handler leaves it unblocked for signal
+        // handlers that interrupt it and trap in turn.
         unsafe {
             let mut previous: libc::sigaction = std::mem::zeroed();
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = emulate::on_sigsegv as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
             if libc::sigaction(libc::SIGSEGV, &action, &mut previous) != 0 {
                 return Err(io::Error::last_os_error());
             }

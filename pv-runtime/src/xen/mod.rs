@@ -32,11 +32,19 @@ pub fn hypercall_page() -> usize {
     (&raw const HYPERCALL_PAGE) as usize
 }
 
-/// Issues hypercall `nr` through the hypercall page.
+/// `-ENOSYS` (`xen/include/public/errno.h`): what Xen answers a number it has no handler for.
+const ENOSYS: i64 = -38;
+
+/// Issues hypercall `nr` through the hypercall page. The page has entries for numbers below
+/// [`HYPERCALL_PAGE_ENTRIES`] only: others answer `-ENOSYS` without leaving the guest, rather
+/// than jumping past the page.
 ///
 /// # Safety
 /// A hypervisor must have filled the hypercall page, and the arguments must be valid for `nr`.
 pub unsafe fn hypercall(nr: u32, a: [u64; 5]) -> i64 {
+    if nr as usize >= HYPERCALL_PAGE_ENTRIES {
+        return ENOSYS;
+    }
     let entry = hypercall_page() + nr as usize * HYPERCALL_ENTRY_SIZE;
     let ret: i64;
     // SAFETY: per the function's contract; the entry may clobber every C caller-saved register.
