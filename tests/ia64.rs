@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::ia64::{assemble, link, objdump, scratch};
+use common::ia64::{assemble, catalogue, link, objdump, scratch};
 use pv_runtime::abi::ia64::asm::{Decl, XenBody, bundle, fragment, instructions};
 use pv_runtime::arch::ia64::decls;
 use pv_runtime::engine::{State, descriptor};
@@ -161,15 +161,6 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
     }
 }
 
-fn build(name: &str) -> (PathBuf, Elf) {
-    let dir = scratch(name);
-    let mut text = String::new();
-    pv_runtime::abi::ia64::file::write(&mut text, decls()).unwrap();
-    let object = assemble(&dir, "catalogue", &text);
-    let elf = Elf::load(&link(&dir, &object)).unwrap();
-    (dir, elf)
-}
-
 /// The 14 operations of Linux's ia64 pv_cpu_ops (getreg/setreg as their registers), and the
 /// seed's get_cpuid in every binding.
 const CATALOGUE: [&str; 23] = [
@@ -208,7 +199,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
             "{n} declared once in {names:?}"
         );
     }
-    let (dir, mut elf) = build("catalogue");
+    let (dir, mut elf) = catalogue("catalogue");
     let original = elf.bytes().to_vec();
     let mut patcher = Patcher::new();
     let dry = patcher.verify(&elf, Target::Native);
@@ -286,7 +277,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
 
 #[test]
 fn a_tampered_bundle_is_refused_and_left_alone() {
-    let (_dir, mut elf) = build("tamper");
+    let (_dir, mut elf) = catalogue("tamper");
     let site = sym(&elf, "pv_site_get_cpuid_direct");
     let mut bytes = elf.read(site, 16).unwrap().to_vec();
     bytes[7] ^= 0x10;
@@ -360,7 +351,7 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
 
 #[test]
 fn records_carry_the_xen_kind() {
-    let (_dir, elf) = build("records");
+    let (_dir, elf) = catalogue("records");
     let kinds: HashMap<String, pv_runtime::BodyKind> = pv_runtime::site::records(&elf)
         .map(|r| r.unwrap())
         .map(|r| {

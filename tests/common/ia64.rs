@@ -74,3 +74,14 @@ pub fn section_bytes(file: &Path, section: &str) -> Vec<u8> {
 pub fn objdump(file: &Path) -> String {
     String::from_utf8(run(Command::new(tool("objdump")).arg("-d").arg(file))).unwrap()
 }
+
+/// The ia64 catalogue linked into this test binary, written as one `.S` file, assembled and
+/// linked at a fixed address, and loaded as an image: (scratch directory, image).
+pub fn catalogue(name: &str) -> (PathBuf, pv_sites::elf::Elf) {
+    let dir = scratch(name);
+    let mut text = String::new();
+    pv_runtime::abi::ia64::file::write(&mut text, pv_runtime::arch::ia64::decls()).unwrap();
+    let object = assemble(&dir, "catalogue", &text);
+    let elf = pv_sites::elf::Elf::load(&link(&dir, &object)).unwrap();
+    (dir, elf)
+}
