@@ -60,12 +60,14 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
             "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "push rbx", "mov eax, [rdi]", "cpuid",
             "mov [rdi], eax", "pop rbx", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 9, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x80", ".quad 0x80",
-            ".quad 0x10007", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
-            native = sym __pv_native,
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", "add rsp, 8", "ret", desc
+            = sym __PV_DESC, native = sym __pv_native, magic = const 0x7670u16, version =
+            const 1u8, flags = const 9u8, arch = const 1u8, binding = const 2u8, uses =
+            const 0x80u64, defs = const 0x80u64, clobbers = const 0x10007u64,
         )
     }
     unsafe {
@@ -83,13 +85,16 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
             "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "push rbx", "mov eax, [rdi]", "cpuid",
             "mov [rdi], eax", "pop rbx", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 8, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x80", ".quad 0x80",
-            ".quad 0x10007", ".popsection", desc = sym __PV_DESC, native = sym
-            __pv_native, inout("rdi") ::pv_runtime::__private::Reg::to_reg(regs) => _,
-            out("rax") _, out("rcx") _, out("rdx") _
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", desc = sym __PV_DESC,
+            native = sym __pv_native, magic = const 0x7670u16, version = const 1u8, flags
+            = const 8u8, arch = const 1u8, binding = const 2u8, uses = const 0x80u64,
+            defs = const 0x80u64, clobbers = const 0x10007u64, inout("rdi")
+            ::pv_runtime::__private::Reg::to_reg(regs) => _, out("rax") _, out("rcx") _,
+            out("rdx") _
         );
     }
 }

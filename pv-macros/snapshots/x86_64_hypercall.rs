@@ -57,12 +57,14 @@ pub unsafe fn safe_halt() {
             ".skip -(773b - 772b == 4), 0x90", "774:",
             "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 17, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
-            ".quad 0x10000", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
-            native = sym __pv_native,
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", "add rsp, 8", "ret", desc
+            = sym __PV_DESC, native = sym __pv_native, magic = const 0x7670u16, version =
+            const 1u8, flags = const 17u8, arch = const 1u8, binding = const 2u8, uses =
+            const 0x0u64, defs = const 0x0u64, clobbers = const 0x10000u64,
         )
     }
     unsafe {
@@ -79,12 +81,14 @@ pub unsafe fn safe_halt() {
             ".skip -(773b - 772b == 4), 0x90", "774:",
             "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 16, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
-            ".quad 0x10000", ".popsection", desc = sym __PV_DESC, native = sym
-            __pv_native,
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", desc = sym __PV_DESC,
+            native = sym __pv_native, magic = const 0x7670u16, version = const 1u8, flags
+            = const 16u8, arch = const 1u8, binding = const 2u8, uses = const 0x0u64,
+            defs = const 0x0u64, clobbers = const 0x10000u64,
         );
     }
 }
