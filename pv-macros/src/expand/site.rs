@@ -35,17 +35,18 @@ pub fn lines(
     let mut l = vec!["772:".to_string()];
     l.extend(site.lines.iter().cloned());
     l.push("773:".into());
-    // Pad to the room of a `call rel32` with the same nops the engine writes. The length is
-    // known only at layout time, so each candidate byte is a `.skip` of 1 (true is -1) or 0.
-    l.push("# pad to 5 bytes with pv's nops, so a call fits".into());
-    for len in 0..x86::CALL_REL32_LEN {
-        let mut nops = vec![0u8; x86::CALL_REL32_LEN - len];
-        x86::fill_nops(&mut nops);
-        l.extend(
-            nops.iter()
-                .map(|b| format!(".skip -(773b - 772b == {len}), {b:#04x}")),
-        );
-    }
+    // Pad to the room of a `call rel32` with the nop the engine writes there. The site's length
+    // is known only at layout time: in a release build the instructions between 772 and 773
+    // are relaxable fragments, so `773b - 772b` is not absolute yet where `.if` would need it,
+    // and `.if` fails. A `.fill`'s repeat count may wait for layout: it is 1 (gas's true is
+    // -1) for the one line whose length matches, 0 for the others.
+    l.push("# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits".into());
+    l.extend(x86::CALL_PADDING.iter().enumerate().map(|(k, nop)| {
+        format!(
+            ".fill -(773b - 772b == {k}), {}, {nop:#x}",
+            x86::CALL_REL32_LEN - k
+        )
+    }));
     l.push("774:".into());
     l.push("# a copy of the native body, for apply(Native)".into());
     l.push(format!(".pushsection {},\"aR\"", record::REPL_SECTION));
