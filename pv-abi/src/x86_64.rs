@@ -152,6 +152,38 @@ pub fn fill_nops(buf: &mut [u8]) {
     }
 }
 
+/// The value of a `.fill 1, n, value` directive that emits the `n`-byte `nop` (bytes beyond
+/// the fourth must be zero). Both GNU as and LLVM take a `.fill` value as an 8-byte
+/// little-endian number of which only the low 4 bytes can be given, and emit its first `n`
+/// bytes: so a nop of up to 4 bytes, or a longer one ending in zeros, is one integer.
+pub const fn fill_value(nop: &[u8]) -> u32 {
+    assert!(nop.len() <= 8, "a .fill unit is at most 8 bytes");
+    let mut value = 0;
+    let mut i = 0;
+    while i < nop.len() {
+        if i < 4 {
+            value |= (nop[i] as u32) << (8 * i);
+        } else {
+            assert!(nop[i] == 0, "a .fill value has only 4 non-zero bytes");
+        }
+        i += 1;
+    }
+    value
+}
+
+/// Padding of a site shorter than [`CALL_REL32_LEN`], by its length `k` (the index): the
+/// `.fill` value of the one nop of `CALL_REL32_LEN - k` bytes that [`fill_nops`] writes there.
+/// A nop that could not be written so fails the build here.
+pub const CALL_PADDING: [u32; CALL_REL32_LEN] = {
+    let mut values = [0; CALL_REL32_LEN];
+    let mut k = 0;
+    while k < CALL_REL32_LEN {
+        values[k] = fill_value(NOPS[CALL_REL32_LEN - k - 1]);
+        k += 1;
+    }
+    values
+};
+
 /// Every name of each general register (64/32/16/8-bit), by mask bit: what a sequence may
 /// write through.
 pub const ALIASES: [&[&str]; 16] = [
@@ -209,3 +241,42 @@ pub const IMPLICIT_WRITES: [(&str, &[u8]); 18] = [
 pub const READS_FIRST: [&str; 12] = [
     "cmp", "test", "push", "out", "bt", "invlpg", "lidt", "lgdt", "wrmsr", "call", "jmp", "ltr",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::{CALL_PADDING, CALL_REL32_LEN, NOPS, fill_nops, fill_value};
+
+    /// What `.fill 1, size, value` emits: the first `size` bytes of `value` as an 8-byte
+    /// little-endian number whose high 4 bytes are zero (GNU as manual; LLVM's `MCFillFragment`
+    /// does the same for a value that fits in 32 bits).
+    fn fill(size: usize, value: u32) -> [u8; 8] {
+        let mut bytes = u64::from(value).to_le_bytes();
+        bytes[size..].fill(0xcc);
+        bytes
+    }
+
+    /// `nop` followed by the filler [`fill`] puts after its `size` bytes.
+    fn padded(nop: &[u8]) -> [u8; 8] {
+        let mut bytes = [0xcc; 8];
+        bytes[..nop.len()].copy_from_slice(nop);
+        bytes
+    }
+
+    #[test]
+    fn call_padding_emits_exactly_the_engines_nops() {
+        for (k, value) in CALL_PADDING.iter().enumerate() {
+            let mut buf = [0; CALL_REL32_LEN];
+            let nops = &mut buf[..CALL_REL32_LEN - k];
+            fill_nops(nops);
+            assert_eq!(fill(nops.len(), *value), padded(nops), "site of {k} bytes");
+        }
+    }
+
+    #[test]
+    fn fill_value_round_trips_every_representable_nop() {
+        let representable = |n: &&&[u8]| n.len() <= 8 && n.iter().skip(4).all(|b| *b == 0);
+        for nop in NOPS.iter().filter(representable) {
+            assert_eq!(fill(nop.len(), fill_value(nop)), padded(nop));
+        }
+    }
+}

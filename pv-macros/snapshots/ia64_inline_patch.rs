@@ -6,23 +6,24 @@
 mod __pv_ia64_get_cpuid {
     #[allow(unused_imports)]
     use super::*;
+    /// This declaration as data: the catalogue writer regenerates its assembly from it
+    /// on any host, and on ia64 the site records point at it.
+    #[used]
+    #[unsafe(link_section = "pv_ia64_decls")]
+    static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
+        name: "get_cpuid",
+        module: ::pv_runtime::abi::ia64::asm::enclosing(::core::module_path!()),
+        binding: ::pv_runtime::Binding::InlinePatch,
+        form: ::pv_runtime::arch::ia64::Form::Seed,
+        args: &[8u8],
+        carrier: ::core::option::Option::Some(8u8),
+        clobbers: 0x0,
+        native: "mov r8=cpuid[r8]",
+        xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
+    };
     #[cfg(target_arch = "ia64")]
     #[inline(always)]
     pub fn get_cpuid(index: u64) -> u64 {
-        /// This declaration as data; the site records point at it.
-        #[used]
-        #[unsafe(link_section = "pv_ia64_decls")]
-        static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
-            name: "get_cpuid",
-            module: ::core::module_path!(),
-            binding: ::pv_runtime::Binding::InlinePatch,
-            form: ::pv_runtime::arch::ia64::Form::Seed,
-            args: &[8u8],
-            carrier: ::core::option::Option::Some(8u8),
-            clobbers: 0x0,
-            native: "mov r8=cpuid[r8]",
-            xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
-        };
         /// The native routine: the native body, then the return to the site.
         #[unsafe(naked)]
         unsafe extern "C" fn __pv_native() {
@@ -42,10 +43,15 @@ mod __pv_ia64_get_cpuid {
                 "\t.serialize.data", "\t.serialize.instruction", "{{ .mmi",
                 "\tmov r8=cpuid[r8] ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}",
                 ".popsection", ".pushsection pv_sites,\"aR\"", "\t.align 8",
-                "\tdata2 0x7670", "\tdata1 1, 12, 2, 1, 16, 16", "\tdata8 772b - .",
-                "\tdata8 775b - .", "\tdata8 {desc} - .", "\tdata8 0x100",
-                "\tdata8 0x100", "\tdata8 0x0", ".popsection", desc = sym __PV_DECL,
-                inout("r8") ::pv_runtime::__private::Reg::to_reg(index) => __pv_ret
+                "\tdata2 {magic}",
+                "\tdata1 {version}, {flags}, {arch}, {binding}, {len}, {repl_len}",
+                "\tdata8 772b - .", "\tdata8 775b - .", "\tdata8 {desc} - .",
+                "\tdata8 {uses}, {defs}, {clobbers}", ".popsection", desc = sym
+                __PV_DECL, magic = const 0x7670u16, version = const 1u8, flags = const
+                12u8, arch = const 2u8, binding = const 1u8, len = const 16u8, repl_len =
+                const 16u8, uses = const 0x100u64, defs = const 0x100u64, clobbers =
+                const 0x0u64, inout("r8") ::pv_runtime::__private::Reg::to_reg(index) =>
+                __pv_ret
             )
         };
         <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
@@ -53,22 +59,3 @@ mod __pv_ia64_get_cpuid {
 }
 #[allow(unused_imports)]
 pub use __pv_ia64_get_cpuid::*;
-#[doc(hidden)]
-#[allow(unexpected_cfgs)]
-const _: () = {
-    /// This ia64 declaration as data, for the catalogue writer.
-    #[cfg(not(target_arch = "ia64"))]
-    #[used]
-    #[unsafe(link_section = "pv_ia64_decls")]
-    static DECL: ::pv_runtime::arch::ia64::Decl<'static> = ::pv_runtime::arch::ia64::Decl {
-        name: "get_cpuid",
-        module: ::core::module_path!(),
-        binding: ::pv_runtime::Binding::InlinePatch,
-        form: ::pv_runtime::arch::ia64::Form::Seed,
-        args: &[8u8],
-        carrier: ::core::option::Option::Some(8u8),
-        clobbers: 0x0,
-        native: "mov r8=cpuid[r8]",
-        xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
-    };
-};

@@ -42,47 +42,43 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
     unsafe extern "C" fn __pv_probe() {
         ::core::arch::naked_asm!(
             "sub rsp, 8", "772:", "rdmsr", "shl rdx, 32", "or rax, rdx", "773:",
-            "# pad to 5 bytes with pv's nops, so a call fits",
-            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
-            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
-            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
-            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
-            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
-            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
-            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
-            ".skip -(773b - 772b == 4), 0x90", "774:",
-            "# a copy of the native body, for apply(Native)",
+            "# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits",
+            ".fill -(773b - 772b == 0), 5, 0x441f0f",
+            ".fill -(773b - 772b == 1), 4, 0x401f0f",
+            ".fill -(773b - 772b == 2), 3, 0x1f0f",
+            ".fill -(773b - 772b == 3), 2, 0x9066", ".fill -(773b - 772b == 4), 1, 0x90",
+            "774:", "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "rdmsr", "shl rdx, 32", "or rax, rdx",
-            "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 5, 1, 1, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x2", ".quad 0x1",
-            ".quad 0x10004", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
+            "776:", ".popsection", "# the site record (pv_abi::record::FIELDS)",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", "add rsp, 8", "ret", desc
+            = sym __PV_DESC, magic = const 0x7670u16, version = const 1u8, flags = const
+            5u8, arch = const 1u8, binding = const 1u8, uses = const 0x2u64, defs = const
+            0x1u64, clobbers = const 0x10004u64,
         )
     }
     let __pv_ret: u64;
     unsafe {
         ::core::arch::asm!(
             "772:", "rdmsr", "shl rdx, 32", "or rax, rdx", "773:",
-            "# pad to 5 bytes with pv's nops, so a call fits",
-            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
-            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
-            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
-            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
-            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
-            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
-            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
-            ".skip -(773b - 772b == 4), 0x90", "774:",
-            "# a copy of the native body, for apply(Native)",
+            "# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits",
+            ".fill -(773b - 772b == 0), 5, 0x441f0f",
+            ".fill -(773b - 772b == 1), 4, 0x401f0f",
+            ".fill -(773b - 772b == 2), 3, 0x1f0f",
+            ".fill -(773b - 772b == 3), 2, 0x9066", ".fill -(773b - 772b == 4), 1, 0x90",
+            "774:", "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "rdmsr", "shl rdx, 32", "or rax, rdx",
-            "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 4, 1, 1, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x2", ".quad 0x1",
-            ".quad 0x10004", ".popsection", desc = sym __PV_DESC, in ("rcx")
-            ::pv_runtime::__private::Reg::to_reg(msr), out("rax") __pv_ret, out("rdx") _
+            "776:", ".popsection", "# the site record (pv_abi::record::FIELDS)",
+            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", desc = sym __PV_DESC,
+            magic = const 0x7670u16, version = const 1u8, flags = const 4u8, arch = const
+            1u8, binding = const 1u8, uses = const 0x2u64, defs = const 0x1u64, clobbers
+            = const 0x10004u64, in ("rcx") ::pv_runtime::__private::Reg::to_reg(msr),
+            out("rax") __pv_ret, out("rdx") _
         );
     }
     <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)

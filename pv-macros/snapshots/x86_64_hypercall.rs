@@ -47,45 +47,41 @@ pub unsafe fn safe_halt() {
     unsafe extern "C" fn __pv_probe() {
         ::core::arch::naked_asm!(
             "sub rsp, 8", "772:", "call {native}", "773:",
-            "# pad to 5 bytes with pv's nops, so a call fits",
-            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
-            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
-            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
-            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
-            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
-            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
-            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
-            ".skip -(773b - 772b == 4), 0x90", "774:",
-            "# a copy of the native body, for apply(Native)",
+            "# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits",
+            ".fill -(773b - 772b == 0), 5, 0x441f0f",
+            ".fill -(773b - 772b == 1), 4, 0x401f0f",
+            ".fill -(773b - 772b == 2), 3, 0x1f0f",
+            ".fill -(773b - 772b == 3), 2, 0x9066", ".fill -(773b - 772b == 4), 1, 0x90",
+            "774:", "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 17, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
-            ".quad 0x10000", ".popsection", "add rsp, 8", "ret", desc = sym __PV_DESC,
-            native = sym __pv_native,
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", "add rsp, 8", "ret", desc
+            = sym __PV_DESC, native = sym __pv_native, magic = const 0x7670u16, version =
+            const 1u8, flags = const 17u8, arch = const 1u8, binding = const 2u8, uses =
+            const 0x0u64, defs = const 0x0u64, clobbers = const 0x10000u64,
         )
     }
     unsafe {
         ::core::arch::asm!(
             "772:", "call {native}", "773:",
-            "# pad to 5 bytes with pv's nops, so a call fits",
-            ".skip -(773b - 772b == 0), 0x0f", ".skip -(773b - 772b == 0), 0x1f",
-            ".skip -(773b - 772b == 0), 0x44", ".skip -(773b - 772b == 0), 0x00",
-            ".skip -(773b - 772b == 0), 0x00", ".skip -(773b - 772b == 1), 0x0f",
-            ".skip -(773b - 772b == 1), 0x1f", ".skip -(773b - 772b == 1), 0x40",
-            ".skip -(773b - 772b == 1), 0x00", ".skip -(773b - 772b == 2), 0x0f",
-            ".skip -(773b - 772b == 2), 0x1f", ".skip -(773b - 772b == 2), 0x00",
-            ".skip -(773b - 772b == 3), 0x66", ".skip -(773b - 772b == 3), 0x90",
-            ".skip -(773b - 772b == 4), 0x90", "774:",
-            "# a copy of the native body, for apply(Native)",
+            "# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits",
+            ".fill -(773b - 772b == 0), 5, 0x441f0f",
+            ".fill -(773b - 772b == 1), 4, 0x401f0f",
+            ".fill -(773b - 772b == 2), 3, 0x1f0f",
+            ".fill -(773b - 772b == 3), 2, 0x9066", ".fill -(773b - 772b == 4), 1, 0x90",
+            "774:", "# a copy of the native body, for apply(Native)",
             ".pushsection pv_repl,\"aR\"", "775:", "sti", "hlt", "776:", ".popsection",
-            "# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract",
-            ".pushsection pv_sites,\"aR\"", ".balign 8", ".short 0x7670",
-            ".byte 1, 16, 1, 2, 774b - 772b, 776b - 775b", ".quad 772b - .",
-            ".quad 775b - .", ".quad {desc} - .", ".quad 0x0", ".quad 0x0",
-            ".quad 0x10000", ".popsection", desc = sym __PV_DESC, native = sym
-            __pv_native,
+            "# the site record (pv_abi::record::FIELDS)", ".pushsection pv_sites,\"aR\"",
+            ".balign 8", ".short {magic}",
+            ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
+            ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
+            ".quad {uses}, {defs}, {clobbers}", ".popsection", desc = sym __PV_DESC,
+            native = sym __pv_native, magic = const 0x7670u16, version = const 1u8, flags
+            = const 16u8, arch = const 1u8, binding = const 2u8, uses = const 0x0u64,
+            defs = const 0x0u64, clobbers = const 0x10000u64,
         );
     }
 }

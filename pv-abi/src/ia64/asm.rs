@@ -9,6 +9,7 @@
 
 use super::unit::{Unit, unit};
 use crate::Binding;
+use crate::record::{Dialect, Numbers, Record, Value};
 use core::fmt::{self, Write};
 
 /// How Xen implements an ia64 intrinsic.
@@ -96,6 +97,24 @@ pub mod desc {
     pub const BINDING: usize = 48;
     /// Size of one block.
     pub const SIZE: usize = 56;
+}
+
+/// The module enclosing the one `path` names: a declaration's data lives in a module of its
+/// own (`…::__pv_ia64_name`), whose `module_path!()` this turns into the declaring module's.
+pub const fn enclosing(path: &str) -> &str {
+    let bytes = path.as_bytes();
+    let mut i = bytes.len();
+    while i >= 2 {
+        if bytes[i - 1] == b':' && bytes[i - 2] == b':' {
+            let (head, _) = bytes.split_at(i - 2);
+            // A prefix ending before an ASCII `::` is still UTF-8.
+            if let Ok(head) = core::str::from_utf8(head) {
+                return head;
+            }
+        }
+        i -= 1;
+    }
+    path
 }
 
 /// The instructions of a `;`/newline separated sequence.
@@ -217,8 +236,21 @@ impl Decl<'_> {
         }
     }
 
-    /// The call site, padded with nop bundles to [`Decl::site_size`], and its record.
+    /// The call site, padded with nop bundles to [`Decl::site_size`], and its record: the
+    /// text of a `.S` file.
     pub fn site(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
+        self.site_as(w, s, probe, Numbers::Literal)
+    }
+
+    /// [`Decl::site`], with the record's numbers written as `numbers` says: an `asm!`
+    /// template takes them as `const` operands bound to [`Decl::record`]'s values.
+    pub fn site_as(
+        &self,
+        w: &mut impl Write,
+        s: &Symbols,
+        probe: bool,
+        numbers: Numbers,
+    ) -> fmt::Result {
         fragment(w)?;
         writeln!(w, "{}", s.site.0)?;
         let used = match self.binding {
@@ -256,46 +288,44 @@ impl Decl<'_> {
         for _ in used / 16..self.site_size() / 16 {
             nop_bundle(w)?;
         }
-        self.record(w, s, probe)
+        self.copy_and_record(w, s, probe, numbers)
     }
 
-    /// The site's record and the copy of its native body (layout in [`crate::record`]).
-    pub fn record(&self, w: &mut impl Write, s: &Symbols, probe: bool) -> fmt::Result {
-        let flags = if probe { crate::record::FLAG_PROBE } else { 0 }
-            | if self.linux_form() {
-                crate::record::FLAG_IA64_LINUX_FORM
-            } else {
-                0
-            }
-            | (self.xen_kind() as u8) << crate::record::XEN_KIND_SHIFT;
+    /// The site's record (layout in [`crate::record`]).
+    pub fn record<'s>(&self, s: &Symbols<'s>, probe: bool) -> Record<'s> {
+        use crate::record::{FLAG_IA64_LINUX_FORM, FLAG_PROBE, XEN_KIND_SHIFT};
+        let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+        Record {
+            flags: flag(probe, FLAG_PROBE)
+                | flag(self.linux_form(), FLAG_IA64_LINUX_FORM)
+                | (self.xen_kind() as u8) << XEN_KIND_SHIFT,
+            arch: crate::Arch::Ia64,
+            binding: self.binding,
+            len: Value::Int(self.site_size() as u64),
+            repl_len: Value::Int(size(self.native) as u64),
+            site: s.site.1,
+            repl: s.repl.1,
+            desc: s.desc,
+            uses: self.args.iter().fold(0u64, |m, b| m | 1 << b),
+            defs: self.carrier.map_or(0, |b| 1u64 << b),
+            clobbers: self.clobbers | self.implicit_clobbers(),
+        }
+    }
+
+    /// The copy of the site's native body in `pv_repl`, then its record.
+    fn copy_and_record(
+        &self,
+        w: &mut impl Write,
+        s: &Symbols,
+        probe: bool,
+        numbers: Numbers,
+    ) -> fmt::Result {
         writeln!(w, ".pushsection {},\"aR\"", crate::record::REPL_SECTION)?;
         writeln!(w, "\t.align 16\n{}", s.repl.0)?;
         fragment(w)?;
         bundles(w, self.native)?;
         writeln!(w, ".popsection")?;
-        writeln!(w, ".pushsection {},\"aR\"", crate::record::SITES_SECTION)?;
-        writeln!(w, "\t.align 8")?;
-        writeln!(w, "\tdata2 {:#06x}", crate::record::MAGIC)?;
-        writeln!(
-            w,
-            "\tdata1 {}, {flags}, {}, {}, {}, {}",
-            crate::record::VERSION,
-            crate::Arch::Ia64 as u8,
-            self.binding as u8,
-            self.site_size(),
-            size(self.native)
-        )?;
-        writeln!(w, "\tdata8 {} - .", s.site.1)?;
-        writeln!(w, "\tdata8 {} - .", s.repl.1)?;
-        writeln!(w, "\tdata8 {} - .", s.desc)?;
-        let uses = self.args.iter().fold(0u64, |m, b| m | 1 << b);
-        let defs = self.carrier.map_or(0, |b| 1u64 << b);
-        writeln!(
-            w,
-            "\tdata8 {uses:#x}\n\tdata8 {defs:#x}\n\tdata8 {:#x}",
-            self.clobbers | self.implicit_clobbers()
-        )?;
-        writeln!(w, ".popsection")
+        self.record(s, probe).write(w, Dialect::Ia64, numbers)
     }
 
     /// The binding's own and implicit clobbers, as a mask.

@@ -7,6 +7,7 @@ use crate::check::Contract;
 use crate::model::{Intrinsic, Xen};
 use proc_macro2::TokenStream;
 use pv_abi::ia64::asm::{Decl, Form, HypercallArg, Symbols, XenBody};
+use pv_abi::record::{self, Numbers};
 use quote::quote;
 
 /// Placeholders that survive brace escaping and become `asm!` operands.
@@ -61,9 +62,10 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         xen,
     };
     let data = data(&decl);
-    let function = function(intr, &decl, &data);
+    let function = function(intr, &decl);
     // `target_arch = "ia64"` is not a target rustc knows: the lint is silenced on an enclosing
-    // module (it cannot be on the item itself), whose items a glob re-exports — none off ia64.
+    // module (it cannot be on the item itself), whose items a glob re-exports — none off ia64,
+    // and never the private declaration data.
     let module = quote::format_ident!("__pv_ia64_{}", intr.name());
     let vis = &intr.vis;
     quote! {
@@ -72,19 +74,15 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         mod #module {
             #[allow(unused_imports)]
             use super::*;
+            /// This declaration as data: the catalogue writer regenerates its assembly from it
+            /// on any host, and on ia64 the site records point at it.
+            #[used]
+            #[unsafe(link_section = "pv_ia64_decls")]
+            static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
             #function
         }
         #[allow(unused_imports)]
         #vis use #module::*;
-        #[doc(hidden)]
-        #[allow(unexpected_cfgs)]
-        const _: () = {
-            /// This ia64 declaration as data, for the catalogue writer.
-            #[cfg(not(target_arch = "ia64"))]
-            #[used]
-            #[unsafe(link_section = "pv_ia64_decls")]
-            static DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
-        };
     }
 }
 
@@ -128,7 +126,7 @@ fn data(d: &Decl) -> TokenStream {
     quote! {
         ::pv_runtime::arch::ia64::Decl {
             name: #name,
-            module: ::core::module_path!(),
+            module: ::pv_runtime::abi::ia64::asm::enclosing(::core::module_path!()),
             binding: ::pv_runtime::Binding::#binding,
             form: ::pv_runtime::arch::ia64::Form::#form,
             args: &[#(#args),*],
@@ -141,7 +139,7 @@ fn data(d: &Decl) -> TokenStream {
 }
 
 /// The function for an ia64 build: the site as `asm!`, arguments bound to their registers.
-fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
+fn function(intr: &Intrinsic, d: &Decl) -> TokenStream {
     let mut text = String::new();
     let symbols = Symbols {
         site: ("772:", "772b"),
@@ -150,13 +148,23 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
         slot: SLOT,
         desc: DESC,
     };
-    let _ = d.site(&mut text, &symbols, false);
+    let _ = d.site_as(&mut text, &symbols, false, Numbers::Operands);
+    let record = d.record(&symbols, false);
     let mut text = text
         .replace('{', "{{")
         .replace('}', "}}")
         .replace(NATIVE, "{native}")
         .replace(SLOT, "{slot}")
         .replace(DESC, "{desc}");
+    // The record's numbers are `{field}` operands too.
+    let numbers = record::FIELDS
+        .iter()
+        .filter(|(f, _)| matches!(record.value(*f), record::Value::Int(_)));
+    for (field, _) in numbers {
+        let name = field.name();
+        text = text.replace(&format!("{{{{{name}}}}}"), &format!("{{{name}}}"));
+    }
+    let record = super::record_operands(&record);
     // Const generic parameters named in the template become `const` operands.
     let consts: Vec<TokenStream> = intr
         .consts
@@ -222,10 +230,6 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
         #[cfg(target_arch = "ia64")]
         #[inline(always)]
         pub #sig {
-            /// This declaration as data; the site records point at it.
-            #[used]
-            #[unsafe(link_section = "pv_ia64_decls")]
-            static __PV_DECL: ::pv_runtime::arch::ia64::Decl<'static> = #data;
             /// The native routine: the native body, then the return to the site.
             #[unsafe(naked)]
             unsafe extern "C" fn __pv_native() {
@@ -235,7 +239,7 @@ fn function(intr: &Intrinsic, d: &Decl, data: &TokenStream) -> TokenStream {
             static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
             #decl_ret
             // SAFETY: the site honours the declared register contract in every patch state.
-            unsafe { ::core::arch::asm!(#(#text),*, desc = sym __PV_DECL, #syms #(#consts)* #(#ops),*) };
+            unsafe { ::core::arch::asm!(#(#text),*, desc = sym __PV_DECL, #syms #record #(#consts)* #(#ops),*) };
             #finish
         }
     }

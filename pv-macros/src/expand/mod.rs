@@ -15,6 +15,7 @@ mod site;
 use crate::check::{self, Contract};
 use crate::model::{Intrinsic, Xen};
 use proc_macro2::TokenStream;
+use pv_abi::record::{self, Record};
 use pv_abi::x86_64 as x86;
 use pv_abi::{Arch, Binding};
 use quote::{format_ident, quote, quote_spanned};
@@ -201,6 +202,30 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
         #[unsafe(link_section = "pv_slots")]
         static #slot: ::pv_runtime::Slot = ::pv_runtime::Slot::new(#native);
     }
+}
+
+/// The `const` operands a record template written with [`Numbers::Operands`] names: each
+/// number field under its field name, typed by its size, masks in hex.
+///
+/// [`Numbers::Operands`]: pv_abi::record::Numbers::Operands
+fn record_operands(record: &Record) -> TokenStream {
+    record::FIELDS
+        .iter()
+        .filter_map(|(field, size)| match record.value(*field) {
+            record::Value::Int(n) => {
+                let name = format_ident!("{}", field.name());
+                let lit = match size {
+                    1 => format!("{n}u8"),
+                    2 => format!("{n:#x}u16"),
+                    4 => format!("{n:#x}u32"),
+                    _ => format!("{n:#x}u64"),
+                };
+                let lit = syn::LitInt::new(&lit, proc_macro2::Span::call_site());
+                Some(quote!(#name = const #lit,))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn variant(snake: &str) -> String {

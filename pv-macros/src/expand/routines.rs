@@ -204,14 +204,15 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
     match site {
         Some(site) => {
             let mut lines = vec!["sub rsp, 8".to_string()];
-            lines.extend(site::lines(intr, c, site, FLAG_PROBE));
+            let (site_lines, record) = site::lines(intr, c, site, FLAG_PROBE);
+            lines.extend(site_lines);
             lines.extend(["add rsp, 8".into(), "ret".into()]);
             let syms = &site.syms;
             out.extend(naked(
                 probe,
                 " The probe: one more instance of the site, run by the self-test with canaries.",
                 &lines,
-                quote!(desc = sym #desc, #syms),
+                quote!(desc = sym #desc, #syms #record),
                 native_span,
             ));
         }

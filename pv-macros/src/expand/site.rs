@@ -6,28 +6,47 @@ use super::{Names, SiteAsm, routines};
 use crate::check::Contract;
 use crate::model::Intrinsic;
 use proc_macro2::TokenStream;
-use pv_abi::record::{self, MAGIC, VERSION};
+use pv_abi::record::{self, Dialect, Numbers, Record, Value};
 use pv_abi::x86_64 as x86;
 use quote::{format_ident, quote};
 
-/// The asm lines of a complete site: instructions, padding, native copy, record.
-pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<String> {
-    let flags = flags | (intr.xen.kind() as u8) << pv_abi::record::XEN_KIND_SHIFT;
+/// The asm lines of a complete site (instructions, padding, native copy, record) and the
+/// `const` operands its record names.
+pub fn lines(
+    intr: &Intrinsic,
+    c: &Contract,
+    site: &SiteAsm,
+    flags: u8,
+) -> (Vec<String>, TokenStream) {
     let (uses, defs, clobbers) = super::presented(intr, c);
+    let record = Record {
+        flags: flags | (intr.xen.kind() as u8) << record::XEN_KIND_SHIFT,
+        arch: pv_abi::Arch::X86_64,
+        binding: intr.binding,
+        len: Value::Expr("774b - 772b"),
+        repl_len: Value::Expr("776b - 775b"),
+        site: "772b",
+        repl: "775b",
+        desc: "{desc}",
+        uses,
+        defs,
+        clobbers,
+    };
     let mut l = vec!["772:".to_string()];
     l.extend(site.lines.iter().cloned());
     l.push("773:".into());
-    // Pad to the room of a `call rel32` with the same nops the engine writes. The length is
-    // known only at layout time, so each candidate byte is a `.skip` of 1 (true is -1) or 0.
-    l.push("# pad to 5 bytes with pv's nops, so a call fits".into());
-    for len in 0..x86::CALL_REL32_LEN {
-        let mut nops = vec![0u8; x86::CALL_REL32_LEN - len];
-        x86::fill_nops(&mut nops);
-        l.extend(
-            nops.iter()
-                .map(|b| format!(".skip -(773b - 772b == {len}), {b:#04x}")),
-        );
-    }
+    // Pad to the room of a `call rel32` with the nop the engine writes there. The site's length
+    // is known only at layout time: in a release build the instructions between 772 and 773
+    // are relaxable fragments, so `773b - 772b` is not absolute yet where `.if` would need it,
+    // and `.if` fails. A `.fill`'s repeat count may wait for layout: it is 1 (gas's true is
+    // -1) for the one line whose length matches, 0 for the others.
+    l.push("# pad to 5 bytes with pv's nop of each length (pv_abi::x86_64::CALL_PADDING), so a call fits".into());
+    l.extend(x86::CALL_PADDING.iter().enumerate().map(|(k, nop)| {
+        format!(
+            ".fill -(773b - 772b == {k}), {}, {nop:#x}",
+            x86::CALL_REL32_LEN - k
+        )
+    }));
     l.push("774:".into());
     l.push("# a copy of the native body, for apply(Native)".into());
     l.push(format!(".pushsection {},\"aR\"", record::REPL_SECTION));
@@ -35,30 +54,20 @@ pub fn lines(intr: &Intrinsic, c: &Contract, site: &SiteAsm, flags: u8) -> Vec<S
     l.extend(routines::native_lines(intr));
     l.push("776:".into());
     l.push(".popsection".into());
-    l.push("# the site record (pv_abi::record): magic, version, flags, arch, binding, lengths, site, copy, descriptor, contract".into());
-    l.push(format!(".pushsection {},\"aR\"", record::SITES_SECTION));
-    l.push(".balign 8".into());
-    l.push(format!(".short {MAGIC:#06x}"));
-    l.push(format!(
-        ".byte {VERSION}, {flags}, {}, {}, 774b - 772b, 776b - 775b",
-        pv_abi::Arch::X86_64 as u8,
-        intr.binding as u8
-    ));
-    l.push(".quad 772b - .".into());
-    l.push(".quad 775b - .".into());
-    l.push(".quad {desc} - .".into());
-    l.push(format!(".quad {uses:#x}"));
-    l.push(format!(".quad {defs:#x}"));
-    l.push(format!(".quad {clobbers:#x}"));
-    l.push(".popsection".into());
-    l
+    l.push("# the site record (pv_abi::record::FIELDS)".into());
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = record.write(&mut text, Dialect::X86_64, Numbers::Operands);
+    l.extend(text.lines().map(String::from));
+    (l, super::record_operands(&record))
 }
 
 /// The generated function's body for options 1-3: the site as inline asm, with the argument
 /// registers bound to the declared contract.
 pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenStream {
     // Spanned at the user's sequence, so that an assembler error points at it.
-    let lines = lines(intr, c, site, 0)
+    let (lines, record) = lines(intr, c, site, 0);
+    let lines = lines
         .into_iter()
         .map(|l| syn::LitStr::new(&l, intr.native.span()));
     let desc = &n.desc;
@@ -105,6 +114,7 @@ pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenS
                 #(#lines),*,
                 desc = sym #desc,
                 #syms
+                #record
                 #(#ops),*
             );
         }
