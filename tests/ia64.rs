@@ -13,7 +13,7 @@ use pv_runtime::writer::TextWriter;
 use pv_runtime::{Binding, Image, Patcher, Target, report::Reason};
 use pv_sites::elf::Elf;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pv as _;
 
