@@ -28,8 +28,13 @@ impl Arch {
     }
 
     /// Decodes the arch byte of a site record.
-    pub fn from_code(code: u8) -> Option<Arch> {
-        Arch::ALL.into_iter().find(|a| *a as u8 == code)
+    #[inline]
+    pub const fn from_code(code: u8) -> Option<Arch> {
+        match code {
+            1 => Some(Arch::X86_64),
+            2 => Some(Arch::Ia64),
+            _ => None,
+        }
     }
 }
 
@@ -77,8 +82,15 @@ impl Binding {
     }
 
     /// Looks a binding up by RFC option number; also decodes the record byte.
-    pub fn from_number(n: u8) -> Option<Binding> {
-        Binding::ALL.into_iter().find(|b| *b as u8 == n)
+    #[inline]
+    pub const fn from_number(n: u8) -> Option<Binding> {
+        match n {
+            1 => Some(Binding::InlinePatch),
+            2 => Some(Binding::DirectBranch),
+            3 => Some(Binding::IndirectBranch),
+            4 => Some(Binding::IndirectCall),
+            _ => None,
+        }
     }
 
     /// Whether call sites of this binding are recorded and patched.

@@ -36,6 +36,7 @@ impl BodyKind {
     ];
 
     /// Decodes a kind code; `None` for a code no kind has.
+    #[inline]
     pub const fn from_code(code: u8) -> Option<BodyKind> {
         match code {
             0 => Some(BodyKind::Native),

@@ -209,6 +209,7 @@ impl Report {
 
     /// Counts one site and what happened to it; the reason if it was refused, for the caller
     /// to name with [`refuse`](Self::refuse).
+    #[inline]
     pub fn site(&mut self, binding: Binding, probe: bool, outcome: Outcome) -> Option<Reason> {
         let counts = &mut self.by_binding[(binding as usize).clamp(1, 3) - 1];
         counts.sites += 1;

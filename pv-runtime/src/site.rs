@@ -120,6 +120,7 @@ pub struct RawRecord {
 
 impl RawRecord {
     /// Decodes the record stored at address `at`.
+    #[inline]
     pub fn parse(bytes: &[u8; record::SIZE], at: u64) -> Result<RawRecord, RecordError> {
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or_default());
         let rel = |o: usize| at.wrapping_add(o as u64).wrapping_add(u64_at(o));
@@ -177,6 +178,7 @@ pub fn records<I: Image + ?Sized>(
 }
 
 /// The record at `at`.
+#[inline]
 pub fn record<I: Image + ?Sized>(image: &I, at: u64) -> Result<RawRecord, (u64, RecordError)> {
     let bytes: &[u8; record::SIZE] = image
         .read(at, record::SIZE)

@@ -89,7 +89,7 @@ impl Codec for X86_64Codec {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn encode(
         r: &RawRecord,
         d: &Descriptor,

@@ -53,6 +53,7 @@ pub struct Sections {
     tables: [Span; 4],
     text: Span,
     readable: [Span; MAX_RANGES],
+    ranges: usize,
 }
 
 impl Sections {
@@ -64,9 +65,13 @@ impl Sections {
     /// Every range given is mapped and readable for as long as the value is used, and `text`
     /// is this binary's code.
     pub unsafe fn new(text: Span, readable: &[Span]) -> Sections {
-        let mut ranges = [Span::default(); MAX_RANGES];
-        for (r, given) in ranges.iter_mut().zip(readable) {
+        // The text first: most reads are of sites.
+        let mut ranges = [text; MAX_RANGES];
+        let others = readable.iter().filter(|r| **r != text);
+        let mut n = 1;
+        for (r, given) in ranges[1..].iter_mut().zip(others) {
             *r = *given;
+            n += 1;
         }
         Sections {
             tables: [
@@ -77,6 +82,7 @@ impl Sections {
             ],
             text,
             readable: ranges,
+            ranges: n,
         }
     }
 
@@ -147,9 +153,12 @@ impl Image for Sections {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        if !self.readable.iter().any(|r| r.contains(addr, len as u64)) {
+        if !self.readable[..self.ranges]
+            .iter()
+            .any(|r| r.contains(addr, len as u64))
+        {
             return None;
         }
         // SAFETY: the range lies inside a range that `new`'s caller promised is mapped and

@@ -113,6 +113,7 @@ impl State<'_> {
 
     /// The routine the intrinsic's slot holds in this state (and its sites call when they
     /// do not run a body inline).
+    #[inline(always)]
     pub fn routine(&self, d: &Descriptor) -> u64 {
         match self {
             State::Original | State::Patched(Target::Native) => d.native,
@@ -220,7 +221,7 @@ impl core::fmt::Debug for Buf {
 
 impl Buf {
     /// `head`, then the codec's padding up to `len` bytes.
-    #[inline]
+    #[inline(always)]
     pub fn set(
         &mut self,
         head: &[u8],
@@ -230,10 +231,49 @@ impl Buf {
         if head.len() > len || len > MAX_BYTES {
             return Err(PlanError::BodyTooLong);
         }
-        self.bytes[..head.len()].copy_from_slice(head);
+        copy_short(&mut self.bytes[..head.len()], head);
         pad(&mut self.bytes[head.len()..len]);
         self.len = len;
         Ok(())
+    }
+}
+
+/// `dst.copy_from_slice(src)` without a call for the few bytes most sites hold: two
+/// overlapping word copies.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if dst.len() != n {
+        return dst.copy_from_slice(src);
+    }
+    match n {
+        0 => {}
+        1..4 => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+        4..8 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// `a == b` without a call for the few bytes most sites hold: two overlapping word compares.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if b.len() != n {
+        return false;
+    }
+    let word = |s: &[u8], o: usize| u64::from_le_bytes(s[o..o + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], o: usize| u32::from_le_bytes(s[o..o + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -375,11 +415,12 @@ fn checked_descriptor<C: Codec, I: Image + ?Sized>(
 
 /// The record's site and native body, checked against the image; its descriptor, checked
 /// and agreeing with it.
-fn site_parts<'i, C: Codec, I: Image + ?Sized>(
+#[inline(always)]
+fn site_parts<'i, 'c, C: Codec, I: Image + ?Sized>(
     image: &'i I,
     r: &RawRecord,
-    cache: &mut Cache,
-) -> Result<(&'i [u8], &'i [u8], Descriptor), PlanError> {
+    cache: &'c mut Cache,
+) -> Result<(&'i [u8], &'i [u8], &'c Descriptor), PlanError> {
     if r.arch != C::ARCH {
         return Err(PlanError::Arch(r.arch));
     }
@@ -413,6 +454,7 @@ fn site_parts<'i, C: Codec, I: Image + ?Sized>(
     Ok((current, native, d))
 }
 
+#[inline(always)]
 fn encode_state<C: Codec, I: Image + ?Sized>(
     image: &I,
     r: &RawRecord,
@@ -437,9 +479,10 @@ fn bytes_in<C: Codec, I: Image + ?Sized>(
     state: &State,
     out: &mut Buf,
 ) -> Result<Descriptor, PlanError> {
-    let (_, native, d) = site_parts::<C, I>(image, r, &mut Cache::default())?;
-    encode_state::<C, I>(image, r, &d, native, state, out)?;
-    Ok(d)
+    let mut cache = Cache::default();
+    let (_, native, d) = site_parts::<C, I>(image, r, &mut cache)?;
+    encode_state::<C, I>(image, r, d, native, state, out)?;
+    Ok(*d)
 }
 
 /// The last few descriptors read: consecutive sites mostly name a handful of intrinsics.
@@ -449,20 +492,19 @@ struct Cache {
 }
 
 impl Cache {
-    #[inline]
+    #[inline(always)]
     fn get<C: Codec, I: Image + ?Sized>(
         &mut self,
         image: &I,
         at: u64,
-    ) -> Result<Descriptor, PlanError> {
-        let slot = &mut self.entries[(at / C::DESCRIPTOR_SIZE) as usize % 8];
-        match slot {
-            Some((a, d)) if *a == at => *d,
-            _ => {
-                let d = checked_descriptor::<C, I>(image, at);
-                *slot = Some((at, d));
-                d
-            }
+    ) -> Result<&Descriptor, PlanError> {
+        let entry = &mut self.entries[(at / C::DESCRIPTOR_SIZE) as usize % 8];
+        if entry.as_ref().is_none_or(|(a, _)| *a != at) {
+            *entry = Some((at, checked_descriptor::<C, I>(image, at)));
+        }
+        match entry {
+            Some((_, d)) => d.as_ref().map_err(|e| *e),
+            None => Err(PlanError::Outside(Field::Descriptor)),
         }
     }
 }
@@ -515,17 +557,22 @@ impl<E: core::fmt::Display> core::fmt::Display for Failure<E> {
     }
 }
 
-/// Drives transitions. It keeps no belief about the sites, only the last backend of the
-/// user's it applied, so that sites patched for it are recognised.
+/// Drives transitions. It keeps no belief about the sites: only the last backend of the
+/// user's it applied, so that sites patched for it are recognised, and the last state it
+/// committed, which it tries first when it reads a site's state from its bytes.
 #[derive(Default)]
 pub struct Patcher<'a> {
     backend: Option<&'a dyn Backend>,
+    last: Option<State<'a>>,
 }
 
 impl<'a> Patcher<'a> {
     /// A patcher.
     pub const fn new() -> Self {
-        Patcher { backend: None }
+        Patcher {
+            backend: None,
+            last: None,
+        }
     }
 
     /// Dry run of `apply(to)`: the report it would give, with nothing written.
@@ -561,8 +608,11 @@ impl<'a> Patcher<'a> {
     ) -> Result<Report, Failure<M::Error>> {
         // SAFETY: the caller's promise.
         let result = unsafe { self.run(image, State::Patched(to)) };
-        if let (Ok(_), Target::Backend(b)) = (&result, to) {
-            self.backend = Some(b);
+        if result.is_ok() {
+            self.last = Some(State::Patched(to));
+            if let Target::Backend(b) = to {
+                self.backend = Some(b);
+            }
         }
         result
     }
@@ -580,22 +630,29 @@ impl<'a> Patcher<'a> {
         image: &mut M,
     ) -> Result<Report, Failure<M::Error>> {
         // SAFETY: the caller's promise.
-        unsafe { self.run(image, State::Original) }
+        let result = unsafe { self.run(image, State::Original) };
+        if result.is_ok() {
+            self.last = Some(State::Original);
+        }
+        result
     }
 
-    /// The states a site or slot may be found in besides `to`.
+    /// The states a site or slot may be found in besides `to`, the last one committed first.
     fn others(&self, to: &State<'a>) -> ([State<'a>; 4], usize) {
         let mut all = [State::Original; 4];
         let mut n = 0;
         let known = [
+            self.last,
             Some(State::Original),
             Some(State::Patched(Target::Native)),
             Some(State::Patched(Target::Xen)),
             self.backend.map(|b| State::Patched(Target::Backend(b))),
         ];
         for s in known.into_iter().flatten().filter(|s| !s.same(to)) {
-            all[n] = s;
-            n += 1;
+            if n < all.len() && !all[..n].iter().any(|a| a.same(&s)) {
+                all[n] = s;
+                n += 1;
+            }
         }
         (all, n)
     }
@@ -682,7 +739,7 @@ impl<'a> Patcher<'a> {
         let each = |i| descriptors.start + i * C::DESCRIPTOR_SIZE;
         let count = descriptors.len / C::DESCRIPTOR_SIZE;
         for at in (0..count).map(each) {
-            match cache.get::<C, M>(&*image, at) {
+            match cache.get::<C, M>(&*image, at).copied() {
                 Err(e) => report.refuse(at, "?", Reason::Plan(e)),
                 Ok(d) => {
                     report.calls_only += usize::from(!d.binding.has_site());
@@ -711,7 +768,7 @@ impl<'a> Patcher<'a> {
             }
         }
         for at in (0..count).map(each) {
-            if let Ok(d) = cache.get::<C, M>(&*image, at)
+            if let Ok(d) = cache.get::<C, M>(&*image, at).copied()
                 && let SlotPlan::Switch(v) = plan_slot(&*image, &d, &to, from)
             {
                 // SAFETY: `checked_descriptor` put the slot inside the slot section, aligned;
@@ -739,13 +796,12 @@ fn plan_site<C: Codec, I: Image + ?Sized>(
 ) -> Outcome {
     let mut plan = || -> Result<Outcome, PlanError> {
         let (current, native, d) = site_parts::<C, I>(image, r, cache)?;
-        encode_state::<C, I>(image, r, &d, native, to, new)?;
-        if current == &new[..] {
+        encode_state::<C, I>(image, r, d, native, to, new)?;
+        if same(current, new) {
             return Ok(Outcome::Unchanged);
         }
         for state in from {
-            if encode_state::<C, I>(image, r, &d, native, state, old).is_ok() && current == &old[..]
-            {
+            if encode_state::<C, I>(image, r, d, native, state, old).is_ok() && same(current, old) {
                 return Ok(Outcome::Patched);
             }
         }
