@@ -784,7 +784,7 @@ impl<'a> Patcher<'a> {
 
 /// Plans one site: `Patched` (with the new bytes in `new`) if it holds the bytes of a known
 /// state, `Unchanged` if it holds the target's already, else a refusal.
-#[inline]
+#[inline(always)]
 fn plan_site<C: Codec, I: Image + ?Sized>(
     image: &I,
     r: &RawRecord,
