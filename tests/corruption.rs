@@ -12,8 +12,8 @@
 //! test harness. Neither half writes anything: the engine runs over [`Recording`], which keeps
 //! the writes a transition makes instead of making them.
 //!
-//! The default run corrupts 100 000 times (60% image, 40% live) in well under a minute in a
-//! debug build. `PV_CORRUPT_N` sets the total, `PV_CORRUPT_SEED` the seed (decimal or `0x`
+//! The default run corrupts 100 000 times (40% image, 60% live, which run in parallel and take
+//! about as long each: an ia64 iteration costs more) in about half a minute in a debug build. `PV_CORRUPT_N` sets the total, `PV_CORRUPT_SEED` the seed (decimal or `0x`
 //! hex; printed by every run, so a failure reproduces). A larger campaign:
 //!
 //! ```text
@@ -81,9 +81,10 @@ fn settings() -> (u64, usize) {
     (seed, n)
 }
 
-/// The image half's share of the total; the live half runs the rest.
+/// The image half's share of the total; the live half runs the rest. An iteration over the
+/// ia64 image costs about 1.5 times one over this process, so both halves end together.
 fn image_share(total: usize) -> usize {
-    total * 6 / 10
+    total * 4 / 10
 }
 
 /// An image whose transitions are recorded, not made: reads go to `inner`, every text write
@@ -371,7 +372,7 @@ impl Layout {
             }
         }
         for (addr, value) in &writes.slots {
-            if !self.slots.contains(*addr, 8) || (addr - self.slots.start) % 8 != 0 {
+            if !self.slots.contains(*addr, 8) || !(addr - self.slots.start).is_multiple_of(8) {
                 return Some(format!(
                     "slot write outside pv_slots at {addr:#x} = {value:#x}"
                 ));
@@ -517,7 +518,12 @@ fn campaign<I: Image>(
             // 0x5eedc0ffee15600d, iteration 629 (record 0x4001288, desc field d0 08 00 fc ff ff
             // ff 5f -> 80 07 00 fc ff ff ff 5f) writes nop bundles over a site at 0x4000b80.
             // Counted and reported, not failed, until the engine refuses it; any other wrong
-            // write fails here.
+            // write fails here. The same on x86_64 (this process, live half): seed
+            // 0x5eedc0ffee15600d, iteration 37162 of the live campaign (60 000 of the default
+            // 100 000): an inline_patch probe record's desc field moved by six descriptors
+            // (+0x270, e0 12 1a -> 50 15 1a) to one with the same contract (uses 0, defs rax):
+            // its 5-byte site is written with a call (e8 83 01 00 00) of that intrinsic's Xen
+            // routine.
             if region == Region::Record && redirected(layout, span.start, &new) {
                 tally.redirected += 1;
                 tally
@@ -612,6 +618,9 @@ fn live_engine_survives_corruption_in_a_child() {
         .lines()
         .find(|l| l.starts_with("live corruption:"))
         .unwrap_or_else(|| panic!("no summary from the child:\n{stdout}\n{stderr}"));
+    for fixme in stdout.lines().filter(|l| l.starts_with("FIXME(engine)")) {
+        println!("child: {fixme}");
+    }
     println!("{summary}");
     assert!(
         summary.starts_with(&format!("live corruption: {n} iterations, seed {seed:#x};")),
@@ -701,7 +710,7 @@ fn live_engine_corruption_child() {
         Region::Slot,
         Region::Repl,
     ];
-    let tally = campaign(&mut image, poke_live, &layout, &regions, seed ^ 0x11fe, n);
+    let tally = campaign(&mut image, poke_live, &layout, &regions, seed, n);
     assert!(tables(&image) == snapshot, "every corrupted byte put back");
     assert!(n < 1000 || tally.refused_runs.iter().sum::<usize>() > 0);
     if let Some(first) = &tally.first_redirected {
