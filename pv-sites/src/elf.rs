@@ -163,6 +163,14 @@ impl Elf {
         Some(off + (addr - base) as usize)
     }
 
+    /// Overwrites `bytes` at `addr` in the file's memory, outside any transaction, and returns
+    /// what was there (`None`, writing nothing, if the file holds no such range). For tests
+    /// that corrupt an image's tables or text on purpose and put the bytes back afterwards;
+    /// the engine itself writes only through [`TextWriter`] and [`Image::set_slot`].
+    pub fn poke(&mut self, addr: u64, bytes: &[u8]) -> Option<Vec<u8>> {
+        self.write(addr, bytes)
+    }
+
     /// Writes `bytes` at `addr` in the file's memory; what was there before.
     fn write(&mut self, addr: u64, bytes: &[u8]) -> Option<Vec<u8>> {
         let off = self.offset(addr, bytes.len())?;
