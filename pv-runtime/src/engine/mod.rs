@@ -451,6 +451,14 @@ fn site_parts<'i, 'c, C: Codec, I: Image + ?Sized>(
     if d.contract.is_some_and(|c| c != contract) {
         return Err(PlanError::Disagrees("register contract"));
     }
+    // The native routine is the native body followed by a return: a record whose descriptor
+    // field names another intrinsic (one that agrees on binding and contract) is caught here.
+    if !image
+        .read(d.native, native.len())
+        .is_some_and(|routine| same(routine, native))
+    {
+        return Err(PlanError::Disagrees("native body"));
+    }
     Ok((current, native, d))
 }
 
