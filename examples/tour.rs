@@ -16,9 +16,11 @@ fn routines() -> pv_sites::x86_64::Names {
     let mut names = std::collections::HashMap::new();
     for i in pv_runtime::intrinsics() {
         names.insert(i.native as usize as u64, format!("{}::native", i.name));
-        names
-            .entry(i.xen as usize as u64)
-            .or_insert_with(|| format!("{}::xen", i.name));
+        for hv in pv_runtime::Hypervisor::ALL {
+            names
+                .entry(i.backend(hv).routine as usize as u64)
+                .or_insert_with(|| format!("{}::{}", i.name, hv.name()));
+        }
         names.insert(i.slot.addr() as u64, format!("{}::slot", i.name));
     }
     std::rc::Rc::new(names)
@@ -210,19 +212,21 @@ fn main() {
         pv_runtime::intrinsics().len()
     );
     println!(
-        "  {:<14} {:<16} {:>8} {:>8} {:>8}  xen",
-        "intrinsic", "binding", "uses", "defs", "clobbers"
+        "  {:<14} {:<16} {:>8} {:>8} {:>8}  {:<11} {:<11} {:<11}",
+        "intrinsic", "binding", "uses", "defs", "clobbers", "xen", "kvm", "hyperv"
     );
     for i in pv_runtime::intrinsics() {
         let c = i.contract;
         println!(
-            "  {:<14} {:<16} {:>#8x} {:>#8x} {:>#8x}  {:?}",
+            "  {:<14} {:<16} {:>#8x} {:>#8x} {:>#8x}  {:<11} {:<11} {:<11}",
             i.name,
             i.binding.name(),
             c.uses,
             c.defs,
             c.clobbers,
-            i.xen_kind
+            i.backends[0].kind.name(),
+            i.backends[1].kind.name(),
+            i.backends[2].kind.name(),
         );
     }
 
@@ -325,7 +329,7 @@ fn main() {
     let mut patcher = Patcher::new();
     let mut image = Live::new(RemapWriter::new());
     // SAFETY: the tour runs one thread, and no site runs while it patches.
-    let report = unsafe { patcher.apply(&mut image, Target::Xen) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut image, Target::XEN) }.expect("apply");
     print!("{report}");
 
     println!("\n== 6. before → after, per binding");

@@ -111,7 +111,7 @@ fn every_binding_native_then_xen_then_reverted() {
     let mut patcher = Patcher::new();
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
     let report =
-        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }.expect("apply");
+        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     assert!(report.total().patched > 0);
 
@@ -124,11 +124,11 @@ fn every_binding_native_then_xen_then_reverted() {
             assert_eq!(desc.binding, binding);
             assert_eq!(
                 desc.slot.get() as usize,
-                desc.xen as usize,
+                desc.backend(pv_runtime::Hypervisor::Xen).routine as usize,
                 "{m}::{name}: slot switched to Xen"
             );
             for site in sites_of(m, name) {
-                assert_call_then_nops(&site, desc.xen as usize);
+                assert_call_then_nops(&site, desc.backend(pv_runtime::Hypervisor::Xen).routine as usize);
             }
         }
         let before = hv::state();

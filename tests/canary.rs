@@ -37,7 +37,7 @@ mod decl {
 /// Wrong on purpose, and built by hand because the macro refuses it: a probe that writes r9
 /// while its contract says only rax.
 mod liar {
-    use pv_runtime::{Arch, Binding, BodyKind, Contract, Intrinsic, Slot};
+    use pv_runtime::{Arch, Binding, Body, BodyKind, Contract, Intrinsic, Slot};
 
     #[unsafe(naked)]
     unsafe extern "C" fn probe() {
@@ -56,9 +56,11 @@ mod liar {
             defs: 1,
             clobbers: 1 << 16,
         },
-        xen_kind: BodyKind::Native,
         native: probe,
-        xen: probe,
+        backends: [Body {
+            kind: BodyKind::Native,
+            routine: probe,
+        }; 3],
         probe,
         slot: &SLOT,
     };
@@ -172,7 +174,7 @@ fn contracts_hold_in_every_binding_and_state() {
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-    let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
+    let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }
         .expect("apply xen");
     assert_eq!(report.refused_total, 0, "{report}");
     let (ran, bad) = run_all(false);

@@ -161,10 +161,10 @@ struct Writes {
 /// dry run's, and what the apply would have written.
 fn run<I: Image>(image: &I) -> (Report, Report, Writes) {
     let patcher = Patcher::new();
-    let dry = patcher.verify(image, Target::Xen);
+    let dry = patcher.verify(image, Target::XEN);
     let mut recording = Recording::new(image);
     // SAFETY: the recording writes nothing anywhere; it only keeps what it is given.
-    let report = match unsafe { Patcher::new().apply(&mut recording, Target::Xen) } {
+    let report = match unsafe { Patcher::new().apply(&mut recording, Target::XEN) } {
         Ok(r) => r,
         Err(f) => panic!("a recording writer cannot fail: {}", f.report),
     };
@@ -231,7 +231,7 @@ impl Layout {
         let mut text_bodies = Vec::new();
         for &at in &descriptors {
             let d = descriptor(image, at).expect("the clean image's descriptors check");
-            interesting.extend([at, d.native, d.xen, d.slot, d.name.start]);
+            interesting.extend([at, d.native, d.routines[0], d.slot, d.name.start]);
             if let Some(body) = d.xen_body.filter(|b| b.len > 0) {
                 interesting.push(body.start);
                 text_bodies.push(body);

@@ -124,7 +124,7 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
         xen
     };
     let routine = match (target, d.xen) {
-        (Target::Native, _) | (Target::Xen, XenBody::Native) => format!("pv_native_{}", d.name),
+        (Target::Native, _) | (_, XenBody::Native) => format!("pv_native_{}", d.name),
         _ => format!("pv_xen_{}", d.name),
     };
     let slot = format!("pv_slot_{}", d.name);
@@ -213,7 +213,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
         decls().iter().filter(|d| d.binding.has_site()).count()
     );
 
-    for target in [Target::Native, Target::Xen] {
+    for target in [Target::Native, Target::XEN] {
         // SAFETY: the image is a file in memory; nothing runs it.
         let report = unsafe { patcher.apply(&mut elf, target) }.expect("apply");
         assert_eq!(report.refused_total, 0, "{report}");
@@ -250,7 +250,7 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
             );
         }
         // The seed's own example, spelled out.
-        let expect = if target == Target::Xen {
+        let expect = if target == Target::XEN {
             "break.m 0x14"
         } else {
             "mov r8=cpuid[r8]"
@@ -287,7 +287,7 @@ fn a_tampered_bundle_is_refused_and_left_alone() {
     elf.commit().unwrap();
     let mut patcher = Patcher::new();
     // SAFETY: as above.
-    let report = unsafe { patcher.apply(&mut elf, Target::Xen) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut elf, Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 1, "{report}");
     let refusal = report.refused().next().unwrap();
     assert_eq!(
@@ -332,7 +332,7 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
     );
     let mut patcher = Patcher::new();
     // SAFETY: the image is a file in memory; nothing runs it.
-    let report = unsafe { patcher.apply(&mut elf, Target::Xen) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut elf, Target::XEN) }.expect("apply");
     assert_eq!(
         (report.refused_total, report.total().patched),
         (0, 1),
@@ -431,9 +431,9 @@ fn every_failed_ia64_transition_leaves_every_byte_as_it_was() {
     let original = elf.bytes().to_vec();
     // (state the transition starts from, its target; None is the original bytes / revert).
     let cases: [(Option<Target<'static>>, Option<Target<'static>>); 3] = [
-        (None, Some(Target::Xen)),
-        (Some(Target::Xen), None),
-        (Some(Target::Native), Some(Target::Xen)),
+        (None, Some(Target::XEN)),
+        (Some(Target::XEN), None),
+        (Some(Target::Native), Some(Target::XEN)),
     ];
     for (from, to) in cases {
         let case = format!("{from:?} -> {to:?}");

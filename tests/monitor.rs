@@ -408,7 +408,7 @@ fn privileged_intrinsics_trap_natively_and_hypercall_under_xen_in_every_binding(
         monitor.trap_tsc(false);
         let mut patcher = Patcher::new();
         // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-        let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
+        let report = unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }
             .expect("apply");
         assert_eq!(report.refused_total, 0, "{report}");
         let traps_before = pv_monitor::state().total_traps();
@@ -471,7 +471,7 @@ fn pushf_does_not_see_the_virtual_interrupt_flag() {
     let _hv = Hypervisor::install().unwrap();
     let mut patcher = Patcher::new();
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-    unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }.unwrap();
+    unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }.unwrap();
     unsafe { pv::x86_64::irq_disable() };
     assert_eq!(
         pv::x86_64::save_fl() & IF,

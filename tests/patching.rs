@@ -71,9 +71,9 @@ fn tampered_site_is_refused_and_the_rest_patched() {
     poke(victim.addr(), &tampered);
 
     let mut patcher = Patcher::new();
-    let dry = patcher.verify(&live(), Target::Xen);
+    let dry = patcher.verify(&live(), Target::XEN);
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-    let report = unsafe { patcher.apply(&mut live(), Target::Xen) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply");
     assert_eq!(dry.transaction, Transaction::DryRun);
     assert_eq!(dry.refused_total, 1, "verify predicts the refusal: {dry}");
     assert_eq!(report.transaction, Transaction::Committed);
@@ -114,7 +114,7 @@ fn a_site_is_in_the_state_its_bytes_say() {
     let mut patcher = Patcher::new();
 
     // SAFETY (every transition below): patching tests take turns; no site runs meanwhile.
-    let report = unsafe { patcher.apply(&mut live(), Target::Xen) }.expect("apply xen");
+    let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply xen");
     assert_eq!(report.refused_total, 0, "{report}");
     let xen_bytes = victim.current().to_vec();
     let mut altered = xen_bytes.clone();
@@ -144,8 +144,8 @@ fn a_site_is_in_the_state_its_bytes_say() {
     );
     assert_eq!((report.bytes_written, report.slots_switched), (0, 0));
     // Double apply: the second finds everything done.
-    unsafe { patcher.apply(&mut live(), Target::Xen) }.expect("apply");
-    let report = unsafe { patcher.apply(&mut live(), Target::Xen) }.expect("apply again");
+    unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply again");
     let t = report.total();
     assert_eq!(
         (t.patched, t.unchanged, t.refused),
@@ -168,7 +168,7 @@ fn a_foreign_slot_is_refused_and_left_alone() {
     unsafe { intrinsic.slot.set(foreign) };
     let mut patcher = Patcher::new();
     // SAFETY: patching tests take turns; no site runs meanwhile.
-    let report = unsafe { patcher.apply(&mut live(), Target::Xen) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 1, "{report}");
     assert!(matches!(
         report.refused().next().unwrap().reason,
@@ -196,7 +196,7 @@ fn transition(xen: bool, fault: Option<Fault>) -> Result<pv_runtime::Report, Tra
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
     let result = unsafe {
         if xen {
-            patcher.apply(&mut image, Target::Xen)
+            patcher.apply(&mut image, Target::XEN)
         } else {
             patcher.revert(&mut image)
         }
@@ -228,7 +228,7 @@ fn every_failed_transition_leaves_every_byte_as_it_was() {
     let _serial = common::serial();
     let _hv = Hypervisor::install().expect("test hypervisor");
     let original = snapshot();
-    let patched = Patcher::new().verify(&live(), Target::Xen).total().patched;
+    let patched = Patcher::new().verify(&live(), Target::XEN).total().patched;
     for xen in [true, false] {
         if !xen {
             transition(true, None).expect("start from Xen");
@@ -265,7 +265,7 @@ fn concurrent_callers_are_serialised_or_refused() {
             };
             let apply = s.spawn(move || {
                 // SAFETY: neither thread runs a site; the engine serialises the two.
-                settle(unsafe { Patcher::new().apply(&mut live(), Target::Xen) })
+                settle(unsafe { Patcher::new().apply(&mut live(), Target::XEN) })
             });
             let revert = s.spawn(move || {
                 // SAFETY: as above.
@@ -282,7 +282,7 @@ fn concurrent_callers_are_serialised_or_refused() {
         }
         // Whatever won, the sites are all in one state: one of the two dry runs finds
         // nothing to do.
-        let settled = [Target::Xen, Target::Native].iter().any(|t| {
+        let settled = [Target::XEN, Target::Native].iter().any(|t| {
             let r = Patcher::new().verify(&live(), *t);
             r.refused_total == 0 && r.total().patched == 0
         }) || {
@@ -306,7 +306,7 @@ fn text_is_never_writable_and_executable() {
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
     // SAFETY: patching tests take turns; no site runs while patching.
-    let report = unsafe { patcher.apply(&mut live(), Target::Xen) }.unwrap();
+    let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.unwrap();
     assert!(
         report.pages > 0 && report.protection_calls <= 2 * report.pages,
         "{report}"

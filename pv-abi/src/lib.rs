@@ -6,12 +6,17 @@
 #![warn(missing_docs)]
 #![no_std]
 
+pub mod backend;
 pub mod binding;
 pub mod body;
+pub mod hyperv;
 pub mod ia64;
+pub mod kvm;
 pub mod record;
+pub mod sequence;
 pub mod x86_64;
 pub mod xen;
 
+pub use backend::{Hypervisor, Vendor};
 pub use binding::{Arch, Binding, BindingAbi};
 pub use body::BodyKind;

@@ -37,6 +37,26 @@ pub const INTRINSICS_SECTION: &str = "pv_intrinsics";
 pub const SLOTS_SECTION: &str = "pv_slots";
 /// Section holding ia64 Xen body copies (the bytes `apply(Xen)` copies into sites).
 pub const XEN_BODIES_SECTION: &str = "pv_xen_bodies";
+/// Alternatives: short instructions that the engine chooses by CPU vendor when it patches for
+/// a hypervisor, as Linux's `ALTERNATIVE` does (KVM's `vmcall` or `vmmcall`).
+///
+/// Layout (16 bytes, 8-aligned): the instruction's address, PC-relative (8 bytes); its length
+/// (1 byte); its kind (1 byte); padding.
+pub mod alternative {
+    /// Section holding the alternative records.
+    pub const SECTION: &str = "pv_alternatives";
+    /// Size of one record.
+    pub const SIZE: usize = 16;
+    /// Offset of the PC-relative address.
+    pub const ADDR: usize = 0;
+    /// Offset of the length.
+    pub const LEN: usize = 8;
+    /// Offset of the kind.
+    pub const KIND: usize = 9;
+    /// Kind: a hypervisor's hypercall instruction, `vmcall` as compiled (3 bytes).
+    pub const HYPERCALL_INSTRUCTION: u8 = 1;
+}
+
 /// Section holding ia64 declarations as data (`pv_abi::ia64::asm::Decl`), on any host.
 pub const IA64_DECLS_SECTION: &str = "pv_ia64_decls";
 

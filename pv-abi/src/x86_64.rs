@@ -247,9 +247,78 @@ pub const READS_FIRST: [&str; 12] = [
     "cmp", "test", "push", "out", "bt", "invlpg", "lidt", "lgdt", "wrmsr", "call", "jmp", "ltr",
 ];
 
+/// Instructions that need CPL 0 (or IOPL), with why: what a deprivileged kernel cannot run
+/// natively (Intel SDM vol. 3A §2.8 "System instruction summary", §5.9 "Privileged
+/// instructions"; the I/O and interrupt-flag instructions are IOPL-sensitive, §19.5).
+pub const PRIVILEGED: [(&str, &str); 30] = [
+    ("cli", "it clears the interrupt flag"),
+    ("sti", "it sets the interrupt flag"),
+    ("hlt", "it halts the CPU"),
+    ("in", "it reads an I/O port"),
+    ("ins", "it reads an I/O port"),
+    ("insb", "it reads an I/O port"),
+    ("insw", "it reads an I/O port"),
+    ("insd", "it reads an I/O port"),
+    ("out", "it writes an I/O port"),
+    ("outs", "it writes an I/O port"),
+    ("outsb", "it writes an I/O port"),
+    ("outsw", "it writes an I/O port"),
+    ("outsd", "it writes an I/O port"),
+    ("rdmsr", "it reads a model-specific register"),
+    ("wrmsr", "it writes a model-specific register"),
+    ("rdpmc", "it reads a performance counter"),
+    ("lgdt", "it loads the GDT"),
+    ("lidt", "it loads the IDT"),
+    ("lldt", "it loads the LDT"),
+    ("ltr", "it loads the task register"),
+    ("lmsw", "it writes cr0"),
+    ("clts", "it writes cr0"),
+    ("invlpg", "it flushes a TLB entry"),
+    ("invpcid", "it flushes TLB entries"),
+    ("invd", "it invalidates the caches"),
+    ("wbinvd", "it writes back and invalidates the caches"),
+    ("swapgs", "it swaps the gs base"),
+    ("sysret", "it returns to user mode"),
+    ("xsetbv", "it writes an extended control register"),
+    ("mov", "it moves to or from a control or debug register"),
+];
+
+/// Why `insn` needs CPL 0, if it does. `mov` counts only with a control or debug register
+/// operand.
+pub fn privileged(insn: &str) -> Option<&'static str> {
+    let mnemonic = crate::sequence::mnemonic(insn);
+    let (_, why) = PRIVILEGED
+        .iter()
+        .find(|(m, _)| m.eq_ignore_ascii_case(mnemonic))?;
+    if !mnemonic.eq_ignore_ascii_case("mov") {
+        return Some(why);
+    }
+    let operands = insn.split_once(mnemonic).map_or("", |(_, rest)| rest);
+    let special = |o: &str| {
+        let o = o.trim();
+        o.len() >= 3
+            && (o[..2].eq_ignore_ascii_case("cr") || o[..2].eq_ignore_ascii_case("dr"))
+            && o[2..].chars().all(|c| c.is_ascii_digit())
+    };
+    operands.split(',').any(special).then_some(why)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{CALL_PADDING, CALL_REL32_LEN, NOPS, fill_nops, fill_value};
+    use super::{CALL_PADDING, CALL_REL32_LEN, NOPS, fill_nops, fill_value, privileged};
+
+    #[test]
+    fn privileged_instructions_are_known_by_mnemonic_and_operand() {
+        for insn in ["cli", "STI", "hlt", "out 0x80, al", "in al, dx", "wrmsr", "lidt [rdi]"] {
+            assert!(privileged(insn).is_some(), "{insn}");
+        }
+        for insn in ["mov rax, cr3", "mov cr4, rdi", "mov dr7, rax", "MOV RAX, CR0"] {
+            assert!(privileged(insn).is_some(), "{insn}");
+        }
+        for insn in ["mov rax, rcx", "mov crx, rax", "rdtsc", "cpuid", "lea rax, [rax + 1]"] {
+            assert!(privileged(insn).is_none(), "{insn}");
+        }
+    }
 
     /// What `.fill 1, size, value` emits: the first `size` bytes of `value` as an 8-byte
     /// little-endian number whose high 4 bytes are zero (GNU as manual; LLVM's `MCFillFragment`

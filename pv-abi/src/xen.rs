@@ -1,19 +1,10 @@
 //! Xen hypercall numbers and argument counts (`xen/include/public/xen.h`), and the sub-command
 //! constants pv's x86_64 Xen bodies use.
 
-/// One hypercall: name as written in `xen = hypercall(name, ...)`, number, argument count.
-#[derive(Clone, Copy, Debug)]
-pub struct Hypercall {
-    /// Name as written in `xen = hypercall(name, ...)`.
-    pub name: &'static str,
-    /// Hypercall number (`__HYPERVISOR_*`).
-    pub nr: u32,
-    /// Number of arguments the hypercall takes.
-    pub args: u8,
-}
+pub use crate::backend::Hypercall;
 
 const fn hc(name: &'static str, nr: u32, args: u8) -> Hypercall {
-    Hypercall { name, nr, args }
+    Hypercall::plain(name, nr, args)
 }
 
 /// The public hypercall table.

@@ -130,7 +130,7 @@ impl Patched {
         let hv = Hypervisor::install().expect("test hypervisor");
         let mut patcher = Patcher::new();
         // SAFETY: as above.
-        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::Xen) }
+        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }
             .expect("apply xen");
         Patched {
             patcher,

@@ -46,14 +46,14 @@ pub fn run(label: &str, rounds: usize) {
     for _ in 0..rounds {
         let image = Live::new(RemapWriter::new());
         let t = Instant::now();
-        let dry = patcher.verify(&image, Target::Xen);
+        let dry = patcher.verify(&image, Target::XEN);
         verify.push(t.elapsed().as_nanos());
         assert_eq!(dry.refused_total, 0, "{dry}");
         let mut image = Live::new(RemapWriter::new());
         let before = ALLOCATED.load(Ordering::Relaxed);
         let t = Instant::now();
         // SAFETY: the scale binaries run no other thread, and no site runs while patching.
-        let r = unsafe { patcher.apply(&mut image, Target::Xen) }.expect("apply");
+        let r = unsafe { patcher.apply(&mut image, Target::XEN) }.expect("apply");
         apply.push(t.elapsed().as_nanos());
         heap = ALLOCATED.load(Ordering::Relaxed) - before;
         let t = Instant::now();

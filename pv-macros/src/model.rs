@@ -35,7 +35,7 @@ pub struct Arg {
     pub reg: Option<RegName>,
 }
 
-/// An argument of `xen = hypercall(name, ...)`.
+/// An argument of `hypercall(name, ...)`.
 pub enum HypercallArg {
     /// A parameter of the declaration, by name.
     Param(usize),
@@ -43,17 +43,17 @@ pub enum HypercallArg {
     Const(u64),
 }
 
-/// The Xen implementation of an intrinsic.
-pub enum Xen {
-    /// Xen runs the native sequence unchanged (or emulates it when it traps).
+/// How one backend (a hypervisor) implements an intrinsic.
+pub enum Body {
+    /// The backend runs the native sequence unchanged (or emulates it when it traps).
     Native,
-    /// Under Xen the intrinsic does nothing: sites become nops.
+    /// Under the backend the intrinsic does nothing: sites become nops.
     Nop,
     /// A replacement instruction sequence with the same register contract.
     Asm(LitStr),
-    /// A hypercall through the hypercall page.
+    /// A hypercall, made the way the backend's ABI says.
     Hypercall {
-        call: &'static pv_abi::xen::Hypercall,
+        call: &'static pv_abi::backend::Hypercall,
         args: Vec<HypercallArg>,
         span: Span,
     },
@@ -64,19 +64,26 @@ pub enum Xen {
     Hyperprivop(&'static pv_abi::ia64::Hyperprivop, Span),
 }
 
-impl Xen {
+impl Body {
     /// What the body is, as records and descriptors encode it.
     pub fn kind(&self) -> pv_abi::BodyKind {
         use pv_abi::BodyKind;
         match self {
-            Xen::Native => BodyKind::Native,
-            Xen::Nop => BodyKind::Nop,
-            Xen::Asm(_) => BodyKind::Asm,
-            Xen::Hypercall { .. } => BodyKind::Hypercall,
-            Xen::Call(_) => BodyKind::Call,
-            Xen::Hyperprivop(..) => BodyKind::Hyperprivop,
+            Body::Native => BodyKind::Native,
+            Body::Nop => BodyKind::Nop,
+            Body::Asm(_) => BodyKind::Asm,
+            Body::Hypercall { .. } => BodyKind::Hypercall,
+            Body::Call(_) => BodyKind::Call,
+            Body::Hyperprivop(..) => BodyKind::Hyperprivop,
         }
     }
+}
+
+/// One backend's body as declared: absent (the native body runs) or given, with the span of
+/// its key for errors about it.
+pub struct Backend {
+    pub body: Body,
+    pub given: Option<Span>,
 }
 
 /// One `#[pv_intrinsic]` declaration.
@@ -103,11 +110,22 @@ pub struct Intrinsic {
     pub binding_span: Option<Span>,
     /// The native instruction sequence, in Intel syntax with fixed register names.
     pub native: LitStr,
-    pub xen: Xen,
+    /// Every backend by [`pv_abi::Hypervisor`] index: `xen`, `kvm`, `hyperv`.
+    pub backends: [Backend; 3],
 }
 
 impl Intrinsic {
     pub fn name(&self) -> &Ident {
         &self.sig.ident
+    }
+
+    /// The body `hv` runs.
+    pub fn body(&self, hv: pv_abi::Hypervisor) -> &Body {
+        &self.backends[hv.index()].body
+    }
+
+    /// The Xen body (the one ia64 has).
+    pub fn xen(&self) -> &Body {
+        self.body(pv_abi::Hypervisor::Xen)
     }
 }

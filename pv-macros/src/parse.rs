@@ -2,12 +2,13 @@
 //! mean"), the function declaration through syn. Every problem is pushed to the accumulator
 //! with its own span; nothing here panics.
 
-use crate::model::{Arg, HypercallArg, Intrinsic, RegName, Xen};
+use crate::model::{Arg, Backend, Body, HypercallArg, Intrinsic, RegName};
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
 use darling::{Error, FromMeta, Result};
 use proc_macro2::{Span, TokenStream};
-use pv_abi::{Arch, Binding};
+use pv_abi::backend::Abi;
+use pv_abi::{Arch, Binding, Hypervisor};
 use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ForeignItemFn, GenericParam, Lit, LitStr, Pat, ReturnType};
@@ -20,7 +21,9 @@ struct Args {
     clobber: Option<RegList>,
     binding: Option<BindingArg>,
     native: Option<LitStr>,
-    xen: Option<XenArg>,
+    xen: Option<BodyArg>,
+    kvm: Option<BodyArg>,
+    hyperv: Option<BodyArg>,
     form: Option<FormArg>,
     /// Accepted only to explain why `asm!` options cannot apply to a site.
     options: Option<RegList>,
@@ -69,8 +72,9 @@ struct BindingArg(Binding, Span);
 /// `clobber = [rcx, rdx]`, `clobber = [b0, ar.ccv]`.
 struct RegList(Vec<RegName>, Span);
 
-/// `xen = ...`, kept as an expression until the declaration's parameters are known.
-struct XenArg(Expr);
+/// `xen = ...`, `kvm = ...`, `hyperv = ...`: kept as an expression until the declaration's
+/// parameters are known.
+struct BodyArg(Expr);
 
 /// A register-like word: `rax`, `"rax"`, `ar.ccv`.
 fn word(expr: &Expr) -> Option<String> {
@@ -138,20 +142,31 @@ impl FromMeta for RegList {
     }
 }
 
-impl FromMeta for XenArg {
+impl FromMeta for BodyArg {
     fn from_expr(expr: &Expr) -> Result<Self> {
-        Ok(XenArg(expr.clone()))
+        Ok(BodyArg(expr.clone()))
     }
 }
 
-const XEN_FORMS: &str = "write `xen = native`, `xen = nop`, `xen = asm(\"...\")`, \
-     `xen = hypercall(name, args...)`, `xen = hyperprivop(name)` (ia64) or `xen = call(path)`";
+/// The forms a backend body takes, for error messages.
+fn forms(hv: Hypervisor) -> String {
+    let k = hv.name();
+    let ia64 = if hv == Hypervisor::Xen {
+        format!(", `{k} = hyperprivop(name)` (ia64)")
+    } else {
+        String::new()
+    };
+    format!(
+        "write `{k} = native`, `{k} = nop`, `{k} = asm(\"...\")`, \
+         `{k} = hypercall(name, args...)`{ia64} or `{k} = call(path)`"
+    )
+}
 
-/// Resolves `xen = ...` against the declared parameters.
-fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
+/// Resolves `hv = ...` against the declared parameters and `hv`'s hypercall table.
+fn body(hv: Hypervisor, expr: &Expr, args: &[Arg]) -> Result<Body> {
     match expr {
-        Expr::Path(p) if p.path.is_ident("native") => Ok(Xen::Native),
-        Expr::Path(p) if p.path.is_ident("nop") => Ok(Xen::Nop),
+        Expr::Path(p) if p.path.is_ident("native") => Ok(Body::Native),
+        Expr::Path(p) if p.path.is_ident("nop") => Ok(Body::Nop),
         Expr::Call(call) => {
             let form = word(&call.func).unwrap_or_default();
             let inputs: Vec<&Expr> = call.args.iter().collect();
@@ -163,21 +178,21 @@ fn xen(expr: &Expr, args: &[Arg]) -> Result<Xen> {
                             lit: Lit::Str(s), ..
                         }),
                     ],
-                ) => Ok(Xen::Asm(s.clone())),
-                ("call", [Expr::Path(p)]) => Ok(Xen::Call(p.path.clone())),
-                ("hypercall", [name, rest @ ..]) => hypercall(name, rest, args),
-                ("hyperprivop", [name]) => hyperprivop(name),
-                _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
+                ) => Ok(Body::Asm(s.clone())),
+                ("call", [Expr::Path(p)]) => Ok(Body::Call(p.path.clone())),
+                ("hypercall", [name, rest @ ..]) => hypercall(hv.abi(), name, rest, args),
+                ("hyperprivop", [name]) if hv == Hypervisor::Xen => hyperprivop(name),
+                _ => Err(Error::custom(forms(hv)).with_span(expr)),
             }
         }
-        _ => Err(Error::custom(XEN_FORMS).with_span(expr)),
+        _ => Err(Error::custom(forms(hv)).with_span(expr)),
     }
 }
 
-fn hyperprivop(name: &Expr) -> Result<Xen> {
+fn hyperprivop(name: &Expr) -> Result<Body> {
     let word = word(name).unwrap_or_default();
     match pv_abi::ia64::hyperprivop(&word) {
-        Some(h) => Ok(Xen::Hyperprivop(h, name.span())),
+        Some(h) => Ok(Body::Hyperprivop(h, name.span())),
         None => {
             let names = pv_abi::ia64::HYPERPRIVOPS.iter().map(|h| h.name);
             Err(Error::custom(format!(
@@ -189,12 +204,13 @@ fn hyperprivop(name: &Expr) -> Result<Xen> {
     }
 }
 
-fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
+fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Body> {
     let word = word(name).unwrap_or_default();
-    let Some(call) = pv_abi::xen::hypercall(&word) else {
-        let names = pv_abi::xen::HYPERCALLS.iter().map(|h| h.name);
+    let Some(call) = abi.hypercall(&word) else {
+        let names = abi.hypercalls.iter().map(|h| h.name);
         return Err(Error::custom(format!(
-            "unknown Xen hypercall `{word}`{}",
+            "unknown {} hypercall `{word}`{}",
+            abi.display,
             did_you_mean(&word, names)
         ))
         .with_span(name));
@@ -237,7 +253,7 @@ fn hypercall(name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Xen> {
             errors.handle(arg)
         })
         .collect();
-    errors.finish_with(Xen::Hypercall {
+    errors.finish_with(Body::Hypercall {
         call,
         args: hargs,
         span: name.span(),
@@ -393,16 +409,17 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => Some((**ty).clone()),
     };
-    let xen = match &args.xen {
-        Some(XenArg(expr)) => errors.handle(xen(expr, &params)),
-        None => {
-            errors.push(
-                Error::custom(format!("missing `xen = ...`: {XEN_FORMS}"))
-                    .with_span(&decl.sig.ident),
-            );
-            None
-        }
-    };
+    let given = [&args.xen, &args.kvm, &args.hyperv];
+    let backends = Hypervisor::ALL.map(|hv| match given[hv.index()] {
+        Some(BodyArg(expr)) => errors.handle(body(hv, expr, &params)).map(|body| Backend {
+            body,
+            given: Some(expr.span()),
+        }),
+        None => Some(Backend {
+            body: Body::Native,
+            given: None,
+        }),
+    });
     let native = args.native.clone().or_else(|| {
         errors.push(
             Error::custom("missing `native = \"...\"`: the native instruction sequence")
@@ -420,7 +437,10 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         &decl.sig.ident,
     ));
     errors.finish()?;
-    let (Some(xen), Some(native), Some(arch)) = (xen, native, arch) else {
+    let [Some(xen), Some(kvm), Some(hyperv)] = backends else {
+        return Err(internal());
+    };
+    let (Some(native), Some(arch)) = (native, arch) else {
         return Err(internal());
     };
     Ok(Intrinsic {
@@ -438,7 +458,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         reg: args.reg.map(|s| RegName::new(s.0.value(), &s.0)),
         clobbers,
         native,
-        xen,
+        backends: [xen, kvm, hyperv],
     })
 }
 

@@ -13,6 +13,7 @@
 extern crate std;
 
 pub mod arch;
+pub mod detect;
 pub mod engine;
 pub mod ops;
 pub mod probe;
@@ -25,10 +26,11 @@ pub mod xen;
 pub mod hv;
 
 pub use engine::live::{Live, Sections};
-pub use engine::{Backend, Image, Patcher, State, Target};
-pub use ops::{Contract, Intrinsic, Routine, Slot, intrinsics};
+pub use detect::{detect, detect_with};
+pub use engine::{Backend, Guest, Image, Patcher, State, Target};
+pub use ops::{Body, Contract, Intrinsic, Routine, Slot, intrinsics};
 pub use pv_abi as abi;
-pub use pv_abi::{Arch, Binding, BodyKind};
+pub use pv_abi::{Arch, Binding, BodyKind, Hypervisor, Vendor};
 pub use report::Report;
 pub use site::Site;
 #[cfg(feature = "std")]

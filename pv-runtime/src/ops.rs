@@ -3,7 +3,7 @@
 //! including option 4 ones, which have no site — without a registry.
 
 use core::cell::UnsafeCell;
-use pv_abi::{Arch, Binding, BodyKind};
+use pv_abi::{Arch, Binding, BodyKind, Hypervisor};
 
 /// An out-of-line routine. Options 1-3 follow the declared register contract; option 4 the C
 /// ABI with the declared signature. Either way the type only names an address.
@@ -34,16 +34,31 @@ pub struct Intrinsic {
     pub binding: Binding,
     /// The contract callers see (the C ABI for option 4).
     pub contract: Contract,
-    /// How Xen implements it.
-    pub xen_kind: BodyKind,
     /// The native routine (option 4: its C-ABI adapter).
     pub native: Routine,
-    /// The Xen routine (option 4: its C-ABI adapter); the native routine when Xen runs it.
-    pub xen: Routine,
+    /// How each hypervisor implements it, by [`Hypervisor`] index: Xen, KVM, Hyper-V.
+    pub backends: [Body; 3],
     /// The self-test probe (see [`crate::probe`]).
     pub probe: Routine,
     /// The ops-table slot.
     pub slot: &'static Slot,
+}
+
+/// How one backend implements an intrinsic.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Body {
+    /// What the body is.
+    pub kind: BodyKind,
+    /// Its routine (option 4: its C-ABI adapter); the native routine when it runs that.
+    pub routine: Routine,
+}
+
+impl Intrinsic {
+    /// How `hv` implements this intrinsic.
+    pub fn backend(&self, hv: Hypervisor) -> &Body {
+        &self.backends[hv.index()]
+    }
 }
 
 /// An ops-table slot: the routine that option 3 sites call through and option 4 calls.

@@ -149,6 +149,8 @@ pub struct Report {
     pub protection_calls: usize,
     /// Slots that now hold a different routine.
     pub slots_switched: usize,
+    /// Alternatives (KVM's hypercall instruction) rewritten for the CPU vendor.
+    pub alternatives: usize,
     /// The first `NAMED_REFUSALS` refusals.
     pub refusals: [Option<Refusal>; NAMED_REFUSALS],
     /// Every refusal, named or not.
@@ -168,6 +170,7 @@ impl Report {
             pages: 0,
             protection_calls: 0,
             slots_switched: 0,
+            alternatives: 0,
             refusals: [None; NAMED_REFUSALS],
             refused_total: 0,
         }
@@ -235,6 +238,7 @@ impl Report {
         self.transaction = how;
         self.bytes_written = 0;
         self.slots_switched = 0;
+        self.alternatives = 0;
         self.pages = 0;
         self.protection_calls = 0;
     }
@@ -283,8 +287,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  {} probe sites; {} option-4 intrinsics (slot only); {} slots switched",
-            self.probes, self.calls_only, self.slots_switched
+            "  {} probe sites; {} option-4 intrinsics (slot only); {} slots switched; {} hypercall instructions chosen by CPU vendor",
+            self.probes, self.calls_only, self.slots_switched, self.alternatives
         )?;
         writeln!(
             f,

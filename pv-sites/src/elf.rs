@@ -200,6 +200,7 @@ impl Image for Elf {
             Section::Intrinsics => record::INTRINSICS_SECTION,
             Section::Slots => record::SLOTS_SECTION,
             Section::XenBodies => record::XEN_BODIES_SECTION,
+            Section::Alternatives => record::alternative::SECTION,
         };
         self.section_named(name)
             .map_or(Span::default(), |(a, size)| Span::new(a, size))

@@ -146,7 +146,7 @@ fn site(elf: &elf::Elf, r: &RawRecord, disassemble: impl Fn(&[u8]) -> Vec<String
     };
     let (native, xen) = (
         plan(State::Patched(Target::Native)),
-        plan(State::Patched(Target::Xen)),
+        plan(State::Patched(Target::XEN)),
     );
     let bytes = elf.read(r.site, r.len).unwrap_or(&[]).to_vec();
     let descriptor = pv_runtime::engine::descriptor(elf, r.desc);

@@ -117,12 +117,7 @@ pub const fn enclosing(path: &str) -> &str {
     path
 }
 
-/// The instructions of a `;`/newline separated sequence.
-pub fn instructions(text: &str) -> impl Iterator<Item = &str> {
-    text.split([';', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
+pub use crate::sequence::instructions;
 
 /// Bytes a sequence occupies: one bundle per instruction.
 pub fn size(text: &str) -> usize {

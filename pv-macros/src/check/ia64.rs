@@ -3,7 +3,7 @@
 //! hyperprivop operand counts, and constants folded into the site.
 
 use super::{Abi, Contract, Usage, assign};
-use crate::model::{Intrinsic, Xen};
+use crate::model::{Body, Intrinsic};
 use darling::{Error, Result};
 use pv_abi::Binding;
 use pv_abi::ia64::asm::Form;
@@ -49,6 +49,29 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
     let contract = assign::<Ia64>(intr, &mut errors);
     let declared = contract.clobbers | contract.defs();
 
+    for hv in [pv_abi::Hypervisor::Kvm, pv_abi::Hypervisor::HyperV] {
+        if let Some(span) = intr.backends[hv.index()].given {
+            errors.push(
+                Error::custom(format!(
+                    "`{}`: {} has no ia64 guest ABI; ia64 intrinsics have a Xen body only",
+                    hv.name(),
+                    hv.abi().display
+                ))
+                .with_span(&span),
+            );
+        }
+    }
+    if intr.backends[pv_abi::Hypervisor::Xen.index()].given.is_none() {
+        errors.push(
+            Error::custom(
+                "missing `xen = ...`: Xen/ia64 runs the kernel at privilege level 1, where the \
+                 privileged operations ia64 intrinsics stand for fault or misbehave; write \
+                 `xen = native` (Xen emulates the fault), `xen = nop`, `xen = asm(\"...\")`, \
+                 `xen = hyperprivop(name)`, `xen = hypercall(name, args...)` or `xen = call(path)`",
+            )
+            .with_span(intr.name()),
+        );
+    }
     let form = if intr.linux_form.is_some() {
         Form::Linux
     } else {
@@ -98,8 +121,8 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             }
         }
     }
-    match &intr.xen {
-        Xen::Hyperprivop(h, span) => {
+    match intr.xen() {
+        Body::Hyperprivop(h, span) => {
             if h.args as usize != intr.args.len() {
                 errors.push(
                     Error::custom(format!(
@@ -116,7 +139,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
                 errors.push(Error::custom(format!("hyperprivop `{}` {says}; the declaration disagrees", h.name)).with_span(span));
             }
         }
-        Xen::Hypercall { span, .. } if intr.binding == Binding::InlinePatch || form == Form::Linux => errors.push(
+        Body::Hypercall { span, .. } if intr.binding == Binding::InlinePatch || form == Form::Linux => errors.push(
             Error::custom(
                 "a Xen/ia64 hypercall (`break 0x1000`, number in r2) takes its arguments in stacked registers \
                  r32-r36, which only a routine entered with `br.call` can allocate: use option 2, option 3 in \
@@ -124,14 +147,14 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             )
             .with_span(span),
         ),
-        Xen::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => errors.push(
+        Body::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => errors.push(
             Error::custom(
                 "routines of option 3 in Linux's form are entered with `br.cond`, without a register frame \
                  of their own, so they cannot call a C function: use the seed's form or option 2 for `xen = call(...)`",
             )
             .with_span(path),
         ),
-        Xen::Call(path) if intr.binding == Binding::InlinePatch => errors.push(
+        Body::Call(path) if intr.binding == Binding::InlinePatch => errors.push(
             Error::custom(
                 "ia64 option 1 sites are patched by copying a body into their bundles, and a Rust function \
                  cannot be copied: use `direct_branch` or `indirect_branch` for `xen = call(...)`",

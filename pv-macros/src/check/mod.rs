@@ -278,11 +278,11 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
 /// The instruction sequences a declaration supplies: the native one, and the Xen one if it is
 /// `xen = asm(...)`.
 pub fn sequences(intr: &Intrinsic) -> impl Iterator<Item = &syn::LitStr> {
-    let xen = match &intr.xen {
-        crate::model::Xen::Asm(s) => Some(s),
+    let bodies = intr.backends.iter().filter_map(|b| match &b.body {
+        crate::model::Body::Asm(s) => Some(s),
         _ => None,
-    };
-    std::iter::once(&intr.native).chain(xen)
+    });
+    std::iter::once(&intr.native).chain(bodies)
 }
 
 /// Only values that fit one 64-bit register cross a site.

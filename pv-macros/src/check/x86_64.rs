@@ -2,7 +2,7 @@
 //! no ia64 hyperprivops, and native bodies that survive being copied into sites.
 
 use super::{Abi, Contract, Usage, assign};
-use crate::model::{Intrinsic, Xen};
+use crate::model::{Body, Intrinsic};
 use darling::{Error, Result};
 use pv_abi::record::MAX_SITE_LEN;
 use pv_abi::x86_64::{self as x86, Class, Saved};
@@ -52,7 +52,7 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                 .with_span(&span),
         );
     }
-    if let Xen::Hyperprivop(_, span) = &intr.xen {
+    if let Body::Hyperprivop(_, span) = intr.xen() {
         errors.push(
             Error::custom(
                 "hyperprivops are Xen/ia64's; on x86_64 write `xen = hypercall(name, ...)`",
@@ -60,6 +60,7 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
             .with_span(span),
         );
     }
+    deprivileged(intr, &mut errors);
     for text in super::sequences(intr) {
         let body = text.value();
         let instructions: Vec<&str> = body
@@ -136,6 +137,35 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         }
     }
     errors.finish_with(contract)
+}
+
+/// A backend that runs the guest kernel deprivileged (Xen PV: ring 3) cannot run a privileged
+/// native instruction: it faults, or (`cli`, `sti` under IOPL) does nothing. An absent body
+/// means the native one, so such a backend must be given a body of its own.
+fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
+    let native = intr.native.value();
+    let Some((insn, why)) = pv_abi::sequence::instructions(&native)
+        .find_map(|i| x86::privileged(i).map(|why| (i, why)))
+    else {
+        return;
+    };
+    for hv in pv_abi::Hypervisor::ALL {
+        let abi = hv.abi();
+        if abi.deprivileged && intr.backends[hv.index()].given.is_none() {
+            errors.push(
+                Error::custom(format!(
+                    "`{insn}` is privileged ({why}), and {} runs the kernel deprivileged, where it \
+                     faults or does nothing: give a body for it, e.g. `{} = call(path)` or \
+                     `{} = hypercall(name, ...)` (`{} = native` if it emulates the trap)",
+                    abi.display,
+                    hv.name(),
+                    hv.name(),
+                    hv.name()
+                ))
+                .with_span(&intr.native),
+            );
+        }
+    }
 }
 
 /// The general registers a sequence writes and does not restore, each with the first

@@ -4,7 +4,7 @@
 //! `pv_ia64_decls` section, from which the catalogue writer regenerates the identical assembly.
 
 use crate::check::Contract;
-use crate::model::{Intrinsic, Xen};
+use crate::model::{Body, Intrinsic};
 use proc_macro2::TokenStream;
 use pv_abi::ia64::asm::{Decl, Form, HypercallArg, Symbols, XenBody};
 use pv_abi::record::{self, Numbers};
@@ -17,12 +17,12 @@ const DESC: &str = "\u{1}desc\u{1}";
 
 pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
     let native = intr.native.value();
-    let xen_text = match &intr.xen {
-        Xen::Asm(s) => Some(s.value()),
+    let xen_text = match intr.xen() {
+        Body::Asm(s) => Some(s.value()),
         _ => None,
     };
-    let hypercall_args: Vec<HypercallArg> = match &intr.xen {
-        Xen::Hypercall { args, .. } => args
+    let hypercall_args: Vec<HypercallArg> = match intr.xen() {
+        Body::Hypercall { args, .. } => args
             .iter()
             .map(|a| match a {
                 crate::model::HypercallArg::Param(i) => HypercallArg::Reg(c.args[*i]),
@@ -31,17 +31,17 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
             .collect(),
         _ => Vec::new(),
     };
-    let call_path = match &intr.xen {
-        Xen::Call(p) => Some(quote!(#p).to_string().replace(' ', "")),
+    let call_path = match intr.xen() {
+        Body::Call(p) => Some(quote!(#p).to_string().replace(' ', "")),
         _ => None,
     };
-    let xen = match &intr.xen {
-        Xen::Native => XenBody::Native,
-        Xen::Nop => XenBody::Nop,
-        Xen::Asm(_) => XenBody::Asm(xen_text.as_deref().unwrap_or("")),
-        Xen::Hyperprivop(h, _) => XenBody::Hyperprivop(h.nr),
-        Xen::Call(_) => XenBody::Call(call_path.as_deref().unwrap_or("")),
-        Xen::Hypercall { call, .. } => XenBody::Hypercall(call.nr, &hypercall_args),
+    let xen = match intr.xen() {
+        Body::Native => XenBody::Native,
+        Body::Nop => XenBody::Nop,
+        Body::Asm(_) => XenBody::Asm(xen_text.as_deref().unwrap_or("")),
+        Body::Hyperprivop(h, _) => XenBody::Hyperprivop(h.nr),
+        Body::Call(_) => XenBody::Call(call_path.as_deref().unwrap_or("")),
+        Body::Hypercall { call, .. } => XenBody::Hypercall(call.nr, &hypercall_args),
     };
     let name = intr.name().to_string();
     let form = if intr.linux_form.is_some() {

@@ -13,7 +13,7 @@ mod routines;
 mod site;
 
 use crate::check::{self, Contract};
-use crate::model::{Intrinsic, Xen};
+use crate::model::{Body, Intrinsic};
 use proc_macro2::TokenStream;
 use pv_abi::record::{self, Record};
 use pv_abi::x86_64 as x86;
@@ -68,7 +68,8 @@ pub struct Names {
     pub desc: syn::Ident,
     pub slot: syn::Ident,
     pub native: syn::Ident,
-    pub xen: syn::Ident,
+    /// The stub of each backend, by [`pv_abi::Hypervisor`] index.
+    pub backends: [syn::Ident; 3],
     pub probe: syn::Ident,
 }
 
@@ -78,7 +79,7 @@ impl Names {
             desc: format_ident!("__PV_DESC"),
             slot: format_ident!("__PV_SLOT"),
             native: format_ident!("__pv_native"),
-            xen: format_ident!("__pv_xen"),
+            backends: pv_abi::Hypervisor::ALL.map(|hv| format_ident!("__pv_{}", hv.name())),
             probe: format_ident!("__pv_probe"),
         }
     }
@@ -167,7 +168,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
         desc,
         slot,
         native,
-        xen,
+        backends,
         probe,
     } = n;
     let name = intr.name().to_string();
@@ -175,13 +176,15 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
     let (uses, defs, clobbers) = presented(intr, c);
     let [uses, defs, clobbers] = [uses, defs, clobbers]
         .map(|m| syn::LitInt::new(&format!("{m:#x}"), proc_macro2::Span::call_site()));
-    // Xen runs the native routine when it intercepts nothing (or emulates what traps).
-    let xen_routine = if matches!(intr.xen, Xen::Native) {
-        native
-    } else {
-        xen
-    };
-    let xen_kind = format_ident!("{}", variant(intr.xen.kind().name()));
+    // A backend whose body is native runs the native routine (or emulates what traps).
+    let bodies = pv_abi::Hypervisor::ALL.map(|hv| {
+        let kind = format_ident!("{}", variant(intr.body(hv).kind().name()));
+        let routine = match intr.body(hv) {
+            Body::Native => native,
+            _ => &backends[hv.index()],
+        };
+        quote!(::pv_runtime::Body { kind: ::pv_runtime::BodyKind::#kind, routine: #routine })
+    });
     quote! {
         /// The intrinsic's descriptor: what the patch engine and the site lister know of it.
         #[used]
@@ -192,9 +195,8 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
             arch: ::pv_runtime::Arch::X86_64,
             binding: ::pv_runtime::Binding::#binding,
             contract: ::pv_runtime::Contract { uses: #uses, defs: #defs, clobbers: #clobbers },
-            xen_kind: ::pv_runtime::BodyKind::#xen_kind,
             native: #native,
-            xen: #xen_routine,
+            backends: [#(#bodies),*],
             probe: #probe,
             slot: &#slot,
         };

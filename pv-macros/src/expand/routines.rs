@@ -9,11 +9,13 @@
 
 use super::{Names, SiteAsm, site};
 use crate::check::Contract;
-use crate::model::{HypercallArg, Intrinsic, Xen};
+use crate::model::{Body, HypercallArg, Intrinsic};
+use pv_abi::Hypervisor;
+use pv_abi::backend::{CallAbi, CallKind};
+use pv_abi::record::alternative;
 use proc_macro2::{Span, TokenStream};
 use pv_abi::record::FLAG_PROBE;
 use pv_abi::x86_64 as x86;
-use pv_abi::xen::HYPERCALL_ENTRY_SIZE;
 use quote::{format_ident, quote};
 
 /// The user's native sequence, one instruction per line.
@@ -71,40 +73,111 @@ fn result_from_rax(intr: &Intrinsic, c: &Contract) -> Option<String> {
     Some(format!("mov {}, rax", name(carrier)))
 }
 
-/// Registers the Xen path may clobber that the contract says are preserved.
+/// Registers a backend's path may clobber that the contract says are preserved.
 fn to_save(may_clobber: u64, c: &Contract) -> u64 {
     may_clobber & !(c.defs() | c.clobbers) & 0xffff
 }
 
-/// The Xen stub's lines (without `ret`), or `None` when Xen runs the native routine.
-fn xen_lines(intr: &Intrinsic, c: &Contract) -> Option<(Vec<String>, TokenStream)> {
-    match &intr.xen {
-        // Hyperprivops are rejected by the x86_64 checks.
-        Xen::Native | Xen::Hyperprivop(..) => None,
-        Xen::Nop => Some((vec![], quote!())),
-        Xen::Asm(text) => Some((split(&text.value()), quote!())),
-        Xen::Hypercall { call, args, .. } => {
-            let (mut src, mut dst, mut consts) = (vec![], vec![], vec![]);
-            for (arg, to) in args.iter().zip(x86::XEN_ARGS) {
-                match arg {
-                    HypercallArg::Param(i) => {
-                        src.push(c.args[*i]);
-                        dst.push(to);
-                    }
-                    HypercallArg::Const(v) => consts.push(format!("mov {}, {v:#x}", name(to))),
-                }
+/// Moves the hypercall's parameter arguments into `regs` (in order) and its constant ones
+/// after them: `(moves, registers written)`.
+fn arguments(args: &[HypercallArg], regs: &[u8], c: &Contract) -> (Vec<String>, u64) {
+    let (mut src, mut dst, mut consts) = (vec![], vec![], vec![]);
+    for (arg, to) in args.iter().zip(regs) {
+        match arg {
+            HypercallArg::Param(i) => {
+                src.push(c.args[*i]);
+                dst.push(*to);
             }
-            let mut inner = parallel_move(&src, &dst);
-            inner.extend(consts);
-            inner.push(format!(
-                "call {} + {}",
-                pv_abi::xen::HYPERCALL_PAGE_SYMBOL,
-                call.nr as usize * HYPERCALL_ENTRY_SIZE
-            ));
-            inner.extend(result_from_rax(intr, c));
-            Some((saving(to_save(x86::XEN_CLOBBERS, c), inner), quote!()))
+            HypercallArg::Const(v) => consts.push(format!("mov {}, {v:#x}", name(*to))),
         }
-        Xen::Call(path) => {
+    }
+    let mut lines = parallel_move(&src, &dst);
+    lines.extend(consts);
+    let written = regs[..args.len().min(regs.len())]
+        .iter()
+        .fold(0, |m, r| m | 1 << r);
+    (lines, written)
+}
+
+/// A hypercall made the way `hv`'s ABI says, under the declared contract: every register it
+/// writes or its callee may clobber that the contract preserves is saved around it.
+fn hypercall_lines(
+    intr: &Intrinsic,
+    c: &Contract,
+    hv: Hypervisor,
+    call: &pv_abi::backend::Hypercall,
+    args: &[HypercallArg],
+) -> Vec<String> {
+    let (inner, may_clobber) = match hv.abi().call {
+        CallAbi::Page {
+            symbol,
+            entry_size,
+            args: regs,
+            clobbers,
+        } => {
+            let (mut l, written) = arguments(args, regs, c);
+            l.push(format!("call {symbol} + {}", call.nr as usize * entry_size));
+            (l, clobbers | written)
+        }
+        CallAbi::Instruction { args: regs } => {
+            let (mut l, written) = arguments(args, regs, c);
+            l.push(format!("mov eax, {:#x}", call.nr));
+            // The instruction is `vmcall` as compiled; the engine writes `vmmcall` over it on
+            // AMD CPUs when it patches for this hypervisor (`pv_alternatives`, like Linux's
+            // `ALTERNATIVE("vmcall", "vmmcall", X86_FEATURE_VMMCALL)`).
+            l.extend([
+                "7771:".to_string(),
+                "vmcall".into(),
+                format!(".pushsection {},\"aR\"", alternative::SECTION),
+                ".balign 8".into(),
+                ".quad 7771b - .".into(),
+                format!(".byte 3, {}", alternative::HYPERCALL_INSTRUCTION),
+                ".balign 8".into(),
+                ".popsection".into(),
+            ]);
+            (l, written | 1 << x86::C_RESULT)
+        }
+        CallAbi::ControlWord { symbol, clobbers } => {
+            // rdx = input (or fast input 1), r8 = output (or fast input 2), and for a rep call
+            // the count in rcx, shifted into bits 43:32 of the control word below.
+            let (rdx, rcx, r8) = (2u8, 1u8, 8u8);
+            let regs: &[u8] = match call.kind {
+                CallKind::Rep => &[rdx, r8, rcx],
+                _ => &[rdx, r8],
+            };
+            let (mut l, written) = arguments(args, regs, c);
+            let code = u64::from(call.nr)
+                | if call.kind == CallKind::Fast {
+                    pv_abi::hyperv::CONTROL_FAST
+                } else {
+                    0
+                };
+            if call.kind == CallKind::Rep {
+                l.push(format!("shl rcx, {}", pv_abi::hyperv::CONTROL_REP_SHIFT));
+                l.push(format!("or rcx, {code:#x}"));
+            } else {
+                l.push(format!("mov ecx, {code:#x}"));
+            }
+            l.push(format!("call {symbol}"));
+            (l, clobbers | written)
+        }
+    };
+    let mut inner = inner;
+    inner.extend(result_from_rax(intr, c));
+    saving(to_save(may_clobber, c), inner)
+}
+
+/// A backend's stub lines (without `ret`), or `None` when it runs the native routine.
+fn backend_lines(intr: &Intrinsic, c: &Contract, hv: Hypervisor) -> Option<(Vec<String>, TokenStream)> {
+    match intr.body(hv) {
+        // Hyperprivops are rejected by the x86_64 checks.
+        Body::Native | Body::Hyperprivop(..) => None,
+        Body::Nop => Some((vec![], quote!())),
+        Body::Asm(text) => Some((split(&text.value()), quote!())),
+        Body::Hypercall { call, args, .. } => {
+            Some((hypercall_lines(intr, c, hv, call, args), quote!()))
+        }
+        Body::Call(path) => {
             let mut inner = vec![
                 "push rbp".into(),
                 "mov rbp, rsp".into(),
@@ -162,44 +235,74 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         desc,
         slot,
         native,
-        xen,
+        backends,
         probe,
     } = n;
     let mut native_body = native_lines(intr);
     native_body.push("ret".into());
-    let xen_stub = xen_lines(intr, c).map(|(mut lines, syms)| {
-        lines.push("ret".into());
-        (lines, syms)
-    });
     let native_span = intr.native.span();
-    let xen_span = match &intr.xen {
-        Xen::Asm(text) => text.span(),
-        _ => native_span,
-    };
     let mut out = TokenStream::new();
-    let (native_contract, xen_contract) = (
-        format_ident!("__pv_native_contract"),
-        format_ident!("__pv_xen_contract"),
-    );
-    let contract_routines = match site {
-        Some(_) => (native.clone(), xen.clone()),
-        None => (native_contract.clone(), xen_contract.clone()),
+    let native_contract = format_ident!("__pv_native_contract");
+    // Option 4 calls its routines as C functions: the contract routines get C-ABI adapters.
+    let contract_name = |routine: &syn::Ident| match site {
+        Some(_) => routine.clone(),
+        None => format_ident!("{routine}_contract"),
     };
     out.extend(naked(
-        &contract_routines.0,
+        &contract_name(native),
         " The native routine: the native body, then `ret`.",
         &native_body,
         quote!(),
         native_span,
     ));
-    if let Some((lines, syms)) = &xen_stub {
+    if site.is_none() {
+        let adapter = c_adapter(intr, c, &native_contract);
         out.extend(naked(
-            &contract_routines.1,
-            " The Xen stub: the Xen implementation under the declared register contract.",
-            lines,
-            syms.clone(),
-            xen_span,
+            native,
+            " C-ABI adapter around the native routine (option 4).",
+            &adapter,
+            quote!(__pv_native_contract = sym #native_contract,),
+            native_span,
         ));
+    }
+    for hv in Hypervisor::ALL {
+        let Some((mut lines, syms)) = backend_lines(intr, c, hv) else {
+            continue;
+        };
+        lines.push("ret".into());
+        let span = match intr.body(hv) {
+            Body::Asm(text) => text.span(),
+            _ => native_span,
+        };
+        let routine = &backends[hv.index()];
+        let contract = contract_name(routine);
+        let display = hv.abi().display;
+        out.extend(naked(
+            &contract,
+            &format!(" The {display} stub: the {display} body under the declared register contract."),
+            &lines,
+            syms,
+            span,
+        ));
+        if site.is_none() {
+            let adapter = c_adapter(intr, c, &contract);
+            out.extend(naked(
+                routine,
+                &format!(" C-ABI adapter around the {display} stub (option 4)."),
+                &adapter,
+                quote!(#contract = sym #contract,),
+                native_span,
+            ));
+        }
+        if let Body::Call(path) = intr.body(hv) {
+            let params = intr.args.iter().map(|a| &a.ty);
+            let ret = intr.ret.iter();
+            out.extend(quote! {
+                /// The backend's function must take the declared arguments and return the
+                /// declared result.
+                const _: unsafe extern "C" fn(#(#params),*) #(-> #ret)* = #path;
+            });
+        }
     }
     match site {
         Some(site) => {
@@ -217,24 +320,6 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             ));
         }
         None => {
-            let native_adapter = c_adapter(intr, c, &native_contract);
-            out.extend(naked(
-                native,
-                " C-ABI adapter around the native routine (option 4).",
-                &native_adapter,
-                quote!(__pv_native_contract = sym #native_contract,),
-                native_span,
-            ));
-            if xen_stub.is_some() {
-                let xen_adapter = c_adapter(intr, c, &xen_contract);
-                out.extend(naked(
-                    xen,
-                    " C-ABI adapter around the Xen stub (option 4).",
-                    &xen_adapter,
-                    quote!(__pv_xen_contract = sym #xen_contract,),
-                    native_span,
-                ));
-            }
             let lines: Vec<String> = [
                 "sub rsp, 8",
                 "call qword ptr [rip + {slot}]",
@@ -251,14 +336,6 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 native_span,
             ));
         }
-    }
-    if let Xen::Call(path) = &intr.xen {
-        let params = intr.args.iter().map(|a| &a.ty);
-        let ret = intr.ret.iter();
-        out.extend(quote! {
-            /// The Xen function must take the declared arguments and return the declared result.
-            const _: unsafe extern "C" fn(#(#params),*) #(-> #ret)* = #path;
-        });
     }
     out
 }

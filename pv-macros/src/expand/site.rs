@@ -20,7 +20,7 @@ pub fn lines(
 ) -> (Vec<String>, TokenStream) {
     let (uses, defs, clobbers) = super::presented(intr, c);
     let record = Record {
-        flags: flags | (intr.xen.kind() as u8) << record::XEN_KIND_SHIFT,
+        flags: flags | (intr.xen().kind() as u8) << record::XEN_KIND_SHIFT,
         arch: pv_abi::Arch::X86_64,
         binding: intr.binding,
         len: Value::Expr("774b - 772b"),

@@ -5,7 +5,7 @@
 
 use crate::engine::image::Image;
 use crate::engine::{Buf, Codec, Descriptor, PlanError, Shape, Span};
-use crate::ops::{Contract, Intrinsic};
+use crate::ops::{Body, Contract, Intrinsic};
 use crate::site::RawRecord;
 use core::mem::offset_of;
 pub use pv_abi::x86_64::{CALL_REL32_LEN, CALL_RIP_LEN, fill_nops};
@@ -64,8 +64,14 @@ impl Codec for X86_64Codec {
         }
         let binding = Binding::from_number(b[offset_of!(Intrinsic, binding)])
             .ok_or(PlanError::Descriptor("binding"))?;
-        let xen_kind = BodyKind::from_code(b[offset_of!(Intrinsic, xen_kind)])
-            .ok_or(PlanError::Descriptor("body kind"))?;
+        let mut kinds = [BodyKind::Native; 3];
+        let mut routines = [0; 3];
+        for (i, (kind, routine)) in kinds.iter_mut().zip(&mut routines).enumerate() {
+            let body = offset_of!(Intrinsic, backends) + i * core::mem::size_of::<Body>();
+            *kind = BodyKind::from_code(b[body + offset_of!(Body, kind)])
+                .ok_or(PlanError::Descriptor("body kind"))?;
+            *routine = pointer(body + offset_of!(Body, routine))?;
+        }
         let (name_ptr, name_len) = str_fields();
         let name = offset_of!(Intrinsic, name);
         let contract = offset_of!(Intrinsic, contract);
@@ -82,9 +88,9 @@ impl Codec for X86_64Codec {
                 clobbers: word(contract + offset_of!(Contract, clobbers)),
             }),
             native: pointer(offset_of!(Intrinsic, native))?,
-            xen: pointer(offset_of!(Intrinsic, xen))?,
+            routines,
             slot: pointer(offset_of!(Intrinsic, slot))?,
-            xen_kind,
+            kinds,
             xen_body: None,
         })
     }

@@ -48,6 +48,8 @@ pub enum Section {
     Slots,
     /// `pv_xen_bodies`: copies of Xen sequences (ia64).
     XenBodies,
+    /// `pv_alternatives`: instructions chosen by CPU vendor (KVM's hypercall instruction).
+    Alternatives,
 }
 
 /// An image the engine reads (and, with a [`TextWriter`](crate::writer::TextWriter), patches).

@@ -26,6 +26,10 @@ unsafe extern "Rust" {
     static SLOTS_START: [u8; 0];
     #[link_name = "__stop_pv_slots"]
     static SLOTS_STOP: [u8; 0];
+    #[link_name = "__start_pv_alternatives"]
+    static ALTERNATIVES_START: [u8; 0];
+    #[link_name = "__stop_pv_alternatives"]
+    static ALTERNATIVES_STOP: [u8; 0];
 }
 
 // Anchors keep each section, and so its bounds, defined in a binary that declares nothing.
@@ -38,6 +42,9 @@ static REPL_ANCHOR: [u8; 0] = [];
 #[used]
 #[unsafe(link_section = "pv_slots")]
 static SLOTS_ANCHOR: [Slot; 0] = [];
+#[used]
+#[unsafe(link_section = "pv_alternatives")]
+static ALTERNATIVES_ANCHOR: [u64; 0] = [];
 
 fn span(start: *const [u8; 0], stop: *const [u8; 0]) -> Span {
     let (start, stop) = (start as u64, stop as u64);
@@ -50,7 +57,7 @@ const MAX_RANGES: usize = 8;
 /// This binary's tables and ranges.
 #[derive(Clone, Copy, Debug)]
 pub struct Sections {
-    tables: [Span; 4],
+    tables: [Span; 5],
     text: Span,
     readable: [Span; MAX_RANGES],
     ranges: usize,
@@ -79,6 +86,7 @@ impl Sections {
                 span(&raw const REPL_START, &raw const REPL_STOP),
                 span(&raw const INTRINSICS_START, &raw const INTRINSICS_STOP),
                 span(&raw const SLOTS_START, &raw const SLOTS_STOP),
+                span(&raw const ALTERNATIVES_START, &raw const ALTERNATIVES_STOP),
             ],
             text,
             readable: ranges,
@@ -149,6 +157,7 @@ impl Image for Sections {
             Section::Repl => self.tables[1],
             Section::Intrinsics => self.tables[2],
             Section::Slots => self.tables[3],
+            Section::Alternatives => self.tables[4],
             Section::XenBodies => Span::default(),
         }
     }

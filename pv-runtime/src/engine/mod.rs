@@ -24,10 +24,11 @@ use crate::arch::{ia64::Ia64Codec, x86_64::X86_64Codec};
 use crate::ops::{Contract, Routine};
 use crate::report::{Outcome, Reason, Report, Transaction};
 use crate::site::{self, Field, RawRecord};
+use pv_abi::record::alternative;
 use crate::writer::TextWriter;
 use core::ops::Deref;
 pub use image::{Image, Section, Span};
-use pv_abi::{Arch, Binding, BodyKind};
+use pv_abi::{Arch, Binding, BodyKind, Hypervisor, Vendor};
 
 /// A backend of the user's: the routine it installs for each intrinsic.
 ///
@@ -42,14 +43,25 @@ pub unsafe trait Backend {
     fn routine(&self, d: &Descriptor) -> Option<Routine>;
 }
 
-/// What to patch for.
+/// A guest of a known hypervisor on a CPU of some vendor (which decides KVM's hypercall
+/// instruction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guest {
+    /// The hypervisor.
+    pub hypervisor: Hypervisor,
+    /// The CPU vendor.
+    pub vendor: Vendor,
+}
+
+/// What to patch for: bare metal, a known hypervisor, or a backend of the user's. No
+/// hypervisor is special: each is a [`Guest`] of one row of [`pv_abi::backend`].
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
     /// Bare metal: the native body inline wherever it fits, else a call of the native routine.
     Native,
-    /// Xen PV: each intrinsic's Xen body inline where it is a sequence the image holds and it
-    /// fits, else a call of its Xen routine.
-    Xen,
+    /// A guest of a known hypervisor: each intrinsic's body for it inline where it is a
+    /// sequence the image holds and it fits, else a call of its stub.
+    Hypervisor(Guest),
     /// A backend of the user's.
     Backend(&'a dyn Backend),
 }
@@ -67,20 +79,56 @@ impl core::fmt::Debug for Target<'_> {
 }
 
 impl Target<'_> {
+    /// A Xen PV guest (Xen's hypercalls go through its page, whatever the vendor).
+    pub const XEN: Target<'static> = Target::Hypervisor(Guest {
+        hypervisor: Hypervisor::Xen,
+        vendor: Vendor::Intel,
+    });
+    /// A Hyper-V guest (its hypercalls go through its page, whatever the vendor).
+    pub const HYPERV: Target<'static> = Target::Hypervisor(Guest {
+        hypervisor: Hypervisor::HyperV,
+        vendor: Vendor::Intel,
+    });
+
+    /// A KVM guest on a CPU of `vendor`.
+    pub const fn kvm(vendor: Vendor) -> Target<'static> {
+        Target::Hypervisor(Guest {
+            hypervisor: Hypervisor::Kvm,
+            vendor,
+        })
+    }
+
     /// The target's name, for reports.
     pub fn name(&self) -> &str {
         match self {
             Target::Native => "native",
-            Target::Xen => "xen",
+            Target::Hypervisor(Guest {
+                hypervisor: Hypervisor::Kvm,
+                vendor: Vendor::Amd,
+            }) => "kvm (vmmcall)",
+            Target::Hypervisor(Guest {
+                hypervisor: Hypervisor::Kvm,
+                vendor: Vendor::Intel,
+            }) => "kvm (vmcall)",
+            Target::Hypervisor(g) => g.hypervisor.name(),
             Target::Backend(b) => b.name(),
         }
     }
 
     fn same(&self, other: &Target) -> bool {
         match (self, other) {
-            (Target::Native, Target::Native) | (Target::Xen, Target::Xen) => true,
+            (Target::Native, Target::Native) => true,
+            (Target::Hypervisor(a), Target::Hypervisor(b)) => a == b,
             (Target::Backend(a), Target::Backend(b)) => core::ptr::addr_eq(*a, *b),
             _ => false,
+        }
+    }
+
+    /// The hypercall instruction this target's alternatives hold.
+    fn hypercall_instruction(&self) -> [u8; 3] {
+        match self {
+            Target::Hypervisor(g) if g.hypervisor == Hypervisor::Kvm => g.vendor.hypercall(),
+            _ => pv_abi::backend::VMCALL,
         }
     }
 }
@@ -117,7 +165,7 @@ impl State<'_> {
     pub fn routine(&self, d: &Descriptor) -> u64 {
         match self {
             State::Original | State::Patched(Target::Native) => d.native,
-            State::Patched(Target::Xen) => d.xen,
+            State::Patched(Target::Hypervisor(g)) => d.routines[g.hypervisor.index()],
             State::Patched(Target::Backend(b)) => b
                 .routine(d)
                 .map_or(d.native, |r| r as *const () as usize as u64),
@@ -135,12 +183,13 @@ impl State<'_> {
         match self {
             State::Original => None,
             State::Patched(Target::Native) => Some(native),
-            State::Patched(Target::Xen) => match d.xen_kind {
+            State::Patched(Target::Hypervisor(g)) => match d.kinds[g.hypervisor.index()] {
                 BodyKind::Native => Some(native),
                 BodyKind::Nop => Some(&[]),
-                BodyKind::Asm | BodyKind::Hyperprivop => {
+                BodyKind::Asm | BodyKind::Hyperprivop if g.hypervisor == Hypervisor::Xen => {
                     d.xen_body.and_then(|s| image.read(s.start, s.len as usize))
                 }
+                BodyKind::Asm | BodyKind::Hyperprivop => None,
                 BodyKind::Hypercall | BodyKind::Call => None,
             },
             State::Patched(Target::Backend(b)) => b.routine(d).is_none().then_some(native),
@@ -290,12 +339,13 @@ pub struct Descriptor {
     pub contract: Option<Contract>,
     /// The native routine (option 4: its C adapter, or on ia64 its function descriptor).
     pub native: u64,
-    /// The Xen routine; the native one when Xen runs the native body.
-    pub xen: u64,
+    /// Each hypervisor's routine, by [`Hypervisor`] index; the native one where it runs the
+    /// native body.
+    pub routines: [u64; 3],
     /// The ops slot.
     pub slot: u64,
-    /// What the Xen body is.
-    pub xen_kind: BodyKind,
+    /// What each hypervisor's body is, by [`Hypervisor`] index.
+    pub kinds: [BodyKind; 3],
     /// A copy of the Xen sequence the image holds (ia64), to place in sites.
     pub xen_body: Option<Span>,
 }
@@ -400,7 +450,7 @@ fn checked_descriptor<C: Codec, I: Image + ?Sized>(
             image.read(r, 1).is_some()
         }
     };
-    if !routine_ok(d.native) || !routine_ok(d.xen) {
+    if !routine_ok(d.native) || !d.routines.iter().all(|r| routine_ok(*r)) {
         return Err(PlanError::Outside(Field::Routine));
     }
     if let Some(body) = d.xen_body
@@ -514,6 +564,41 @@ impl Cache {
             Some((_, d)) => d.as_ref().map_err(|e| *e),
             None => Err(PlanError::Outside(Field::Descriptor)),
         }
+    }
+}
+
+/// Plans one alternative: `Some(address)` if its instruction is to change, `None` if it holds
+/// `instruction` already, or why it is refused (with the address to name).
+fn plan_alternative<I: Image + ?Sized>(
+    image: &I,
+    at: u64,
+    instruction: &[u8; 3],
+) -> Result<Option<u64>, (u64, Reason)> {
+    let outside = |field| (at, Reason::Plan(PlanError::Outside(field)));
+    let record = image
+        .read(at, alternative::SIZE)
+        .ok_or(outside(Field::Record))?;
+    let rel = u64::from_le_bytes(
+        record[alternative::ADDR..alternative::ADDR + 8]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    let addr = at.wrapping_add(rel);
+    if record[alternative::LEN] != 3 || record[alternative::KIND] != alternative::HYPERCALL_INSTRUCTION
+    {
+        return Err((at, Reason::Plan(PlanError::Descriptor("alternative"))));
+    }
+    if !image.is_text(addr, 3) {
+        return Err(outside(Field::Site));
+    }
+    match image.read(addr, 3) {
+        Some(current) if current == instruction => Ok(None),
+        Some(current)
+            if current == pv_abi::backend::VMCALL || current == pv_abi::backend::VMMCALL =>
+        {
+            Ok(Some(addr))
+        }
+        _ => Err((addr, Reason::Mismatch)),
     }
 }
 
@@ -646,14 +731,23 @@ impl<'a> Patcher<'a> {
     }
 
     /// The states a site or slot may be found in besides `to`, the last one committed first.
-    fn others(&self, to: &State<'a>) -> ([State<'a>; 4], usize) {
-        let mut all = [State::Original; 4];
+    fn others(&self, to: &State<'a>) -> ([State<'a>; 7], usize) {
+        let mut all = [State::Original; 7];
         let mut n = 0;
+        let vendor = match to {
+            State::Patched(Target::Hypervisor(g)) => g.vendor,
+            _ => Vendor::Intel,
+        };
+        let guest = |hypervisor| {
+            Some(State::Patched(Target::Hypervisor(Guest { hypervisor, vendor })))
+        };
         let known = [
             self.last,
             Some(State::Original),
             Some(State::Patched(Target::Native)),
-            Some(State::Patched(Target::Xen)),
+            guest(Hypervisor::Xen),
+            guest(Hypervisor::Kvm),
+            guest(Hypervisor::HyperV),
             self.backend.map(|b| State::Patched(Target::Backend(b))),
         ];
         for s in known.into_iter().flatten().filter(|s| !s.same(to)) {
@@ -741,6 +835,30 @@ impl<'a> Patcher<'a> {
                     return Err(e);
                 }
                 report.bytes_written += new.len();
+            }
+        }
+        let instruction = match to {
+            State::Original => pv_abi::backend::VMCALL,
+            State::Patched(t) => t.hypercall_instruction(),
+        };
+        let alternatives = image.section(Section::Alternatives);
+        for i in 0..alternatives.len / alternative::SIZE as u64 {
+            let at = alternatives.start + i * alternative::SIZE as u64;
+            match plan_alternative(&*image, at, &instruction) {
+                Ok(None) => {}
+                Ok(Some(addr)) => {
+                    // SAFETY: `plan_alternative` checked that the instruction lies in the
+                    // image's text and is one of the two it may be, which `instruction` (of
+                    // the same length) replaces whole; the caller promises that nothing runs it.
+                    if let Err(e) = unsafe { image.stage(addr, &instruction) } {
+                        image.abort();
+                        report.rolled_back(Transaction::RolledBack);
+                        return Err(e);
+                    }
+                    report.alternatives += 1;
+                    report.bytes_written += instruction.len();
+                }
+                Err((addr, reason)) => report.refuse(addr, "hypercall instruction", reason),
             }
         }
         let descriptors = image.section(Section::Intrinsics);

@@ -119,9 +119,10 @@ impl Codec for Ia64Codec {
             binding,
             contract: None,
             native: word(desc::NATIVE),
-            xen: word(desc::XEN),
+            // KVM and Hyper-V have no ia64 ABI: under them an ia64 intrinsic runs natively.
+            routines: [word(desc::XEN), word(desc::NATIVE), word(desc::NATIVE)],
             slot: word(desc::SLOT),
-            xen_kind,
+            kinds: [xen_kind, BodyKind::Native, BodyKind::Native],
             xen_body,
         })
     }
