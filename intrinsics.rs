@@ -226,12 +226,152 @@ pub mod x86_64 {
     pub unsafe fn outb(port: u16, value: u8);
 
     #[pv_intrinsic(binding = inline_patch, arch = x86_64, clobber = [rax],
-        native = "out 0x80, al", xen = nop)]
-    /// The legacy I/O delay. Xen PV needs none: the site becomes nops.
+        native = "out 0x80, al", xen = nop, kvm = nop)]
+    /// The legacy I/O delay. Xen PV needs none, nor KVM (`KVM_FEATURE_NOP_IO_DELAY`, Linux
+    /// `paravirt_ops_setup`): the site becomes nops.
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
     pub unsafe fn io_delay();
+
+    // KVM's and Hyper-V's paravirtual hooks (Linux `arch/x86/kernel/kvm.c`,
+    // `arch/x86/hyperv/`): each with the body Linux gives it under each hypervisor, where one
+    // exists; an absent body is the native one, which a hardware-virtualized guest runs (and
+    // the hypervisor emulates where it traps).
+
+    #[pv_intrinsic(binding = direct_branch, reg = "rdi", native = "nop",
+        kvm = hypercall(kick_cpu, 0, apicid))]
+    /// Wakes the halted vCPU `apicid` (a paravirtual spinlock's unlock). KVM: `KVM_HC_KICK_CPU`
+    /// (`kvm_kick_cpu`). Bare metal: nothing, a waiter spins. Xen and Hyper-V kick with an event
+    /// channel or an IPI in Linux, which pv does not model: native (nothing).
+    pub fn kick_cpu(apicid: u32);
+
+    #[pv_intrinsic(binding = direct_branch, reg = "rdi", native = "pause",
+        xen = hypercall(sched_op, 0, 0), kvm = hypercall(sched_yield, apicid))]
+    /// Gives the CPU to the preempted vCPU `apicid` that holds what this one waits for. KVM:
+    /// `KVM_HC_SCHED_YIELD`; Xen: `sched_op(SCHEDOP_yield)`; bare metal and Hyper-V: `pause`.
+    pub fn yield_to(apicid: u32);
+
+    #[pv_intrinsic(binding = direct_branch, reg = "rdi", native = "pause",
+        xen = hypercall(sched_op, 0, 0), hyperv = hypercall(notify_long_spin_wait, retries))]
+    /// Tells the hypervisor a spinlock has spun `retries` times. Hyper-V:
+    /// `HvCallNotifyLongSpinWait` (fast); Xen: `sched_op(SCHEDOP_yield)`, as Xen's Viridian
+    /// answers it; bare metal and KVM: `pause`.
+    pub fn spin_wait_notify(retries: u64);
+
+    #[pv_intrinsic(binding = indirect_branch, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "mov eax, esi; mov edx, edi; mov ecx, 0x830; wrmsr",
+        xen = nop,
+        kvm = hypercall(send_ipi, 1, 0, apicid, vector),
+        hyperv = call(pv_runtime::hyperv::send_ipi))]
+    /// Sends interrupt `vector` to the CPU with APIC ID `apicid`. Bare metal: the x2APIC ICR
+    /// (MSR 0x830, fixed delivery, physical destination). KVM: `KVM_HC_SEND_IPI` with a
+    /// one-bit bitmap based at `apicid`; Hyper-V: `HvCallSendSyntheticClusterIpi` (fast, VP
+    /// index = APIC ID). Xen PV has no local APIC and Linux sends IPIs over event channels,
+    /// which pv does not model: nothing.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn send_ipi(apicid: u32, vector: u32);
+
+    #[pv_intrinsic(binding = indirect_branch, arch = x86_64, clobber = [rax],
+        native = "mov rax, cr3; mov cr3, rax",
+        xen = call(pv_runtime::xen::pv::flush_tlb_all),
+        hyperv = call(pv_runtime::hyperv::flush_tlb_all))]
+    /// Flushes the TLBs of every CPU. Bare metal and KVM: this CPU's (reloading cr3; a kernel
+    /// shoots down the others with IPIs). Xen: `mmuext_op(MMUEXT_TLB_FLUSH_ALL)`; Hyper-V:
+    /// `HvCallFlushVirtualAddressSpace` for all processors and address spaces.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn flush_tlb_all();
+
+    #[pv_intrinsic(binding = indirect_branch, reg = "rdi",
+        native = "invlpg [rdi]",
+        xen = call(pv_runtime::xen::pv::flush_tlb_one_all),
+        hyperv = call(pv_runtime::hyperv::flush_tlb_one_all))]
+    /// Flushes one address from the TLBs of every CPU. Bare metal and KVM: this CPU's
+    /// (`invlpg`). Xen: `mmuext_op(MMUEXT_INVLPG_ALL)`; Hyper-V:
+    /// `HvCallFlushVirtualAddressList` with one entry, all processors.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn flush_tlb_one_all(addr: u64);
+
+    #[pv_intrinsic(binding = indirect_call, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "nop",
+        kvm = asm("mov ecx, 0x4b564d01; mov rax, rdi; mov rdx, rdi; shr rdx, 32; wrmsr"))]
+    /// Registers this vCPU's kvmclock (`pvclock_vcpu_time_info` at `gpa`, bit 0 set to
+    /// enable). KVM: `MSR_KVM_SYSTEM_TIME_NEW`; elsewhere nothing.
+    ///
+    /// # Safety
+    /// `gpa` must name memory the hypervisor may write for as long as it is registered.
+    pub unsafe fn kvmclock_register(gpa: u64);
+
+    #[pv_intrinsic(binding = indirect_call, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "nop",
+        kvm = asm("mov ecx, 0x4b564d03; mov rax, rdi; mov rdx, rdi; shr rdx, 32; wrmsr"))]
+    /// Registers this vCPU's steal-time area (64 bytes at `gpa`, bit 0 set to enable). KVM:
+    /// `MSR_KVM_STEAL_TIME`; elsewhere nothing.
+    ///
+    /// # Safety
+    /// As for [`kvmclock_register`].
+    pub unsafe fn steal_time_register(gpa: u64);
+
+    #[pv_intrinsic(binding = indirect_call, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "nop",
+        kvm = asm("mov ecx, 0x4b564d04; mov rax, rdi; mov rdx, rdi; shr rdx, 32; wrmsr"))]
+    /// Registers this vCPU's PV EOI word (at `gpa`, bit 0 set to enable). KVM:
+    /// `MSR_KVM_PV_EOI_EN`; elsewhere nothing.
+    ///
+    /// # Safety
+    /// As for [`kvmclock_register`].
+    pub unsafe fn pv_eoi_register(gpa: u64);
+
+    #[pv_intrinsic(binding = inline_patch, arch = x86_64, clobber = [rax, rcx, rdx],
+        native = "xor eax, eax; xor edx, edx; mov ecx, 0x80b; wrmsr",
+        xen = nop,
+        hyperv = asm("xor eax, eax; xor edx, edx; mov ecx, 0x40000070; wrmsr"))]
+    /// Signals end of interrupt to the local APIC. Bare metal and KVM: the x2APIC EOI MSR
+    /// (KVM's PV EOI skips it only when the host set the PV EOI bit, and the write is always
+    /// safe); Hyper-V: `HV_X64_MSR_EOI`. Xen PV has no local APIC: nothing.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn apic_eoi();
+
+    #[pv_intrinsic(binding = indirect_branch, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "mov rax, rdi; mov rdx, rdi; shr rdx, 32; mov ecx, 0x830; wrmsr",
+        xen = nop,
+        hyperv = asm("mov rax, rdi; mov rdx, rdi; shr rdx, 32; mov ecx, 0x40000071; wrmsr"))]
+    /// Writes the interrupt command register. Bare metal and KVM: the x2APIC ICR (MSR
+    /// 0x830); Hyper-V: `HV_X64_MSR_ICR`. Xen PV has no local APIC: nothing.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn apic_write_icr(value: u64);
+
+    #[pv_intrinsic(binding = indirect_branch, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "mov eax, edi; xor edx, edx; mov ecx, 0x808; wrmsr",
+        xen = nop,
+        hyperv = asm("mov eax, edi; xor edx, edx; mov ecx, 0x40000072; wrmsr"))]
+    /// Sets the task priority. Bare metal and KVM: the x2APIC TPR (MSR 0x808); Hyper-V:
+    /// `HV_X64_MSR_TPR`. Xen PV has no local APIC: nothing.
+    ///
+    /// # Safety
+    /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
+    pub unsafe fn apic_write_tpr(tpr: u32);
+
+    #[pv_intrinsic(binding = indirect_call, reg = "rdi", clobber = [rax, rcx, rdx],
+        native = "nop",
+        hyperv = asm("mov rax, rdi; or rax, 1; mov rdx, rdi; shr rdx, 32; mov ecx, 0x40000021; wrmsr"))]
+    /// Enables Hyper-V's reference TSC page at `gpa` (page-aligned): the hypervisor keeps
+    /// `{sequence, scale, offset}` there. Hyper-V: `HV_X64_MSR_REFERENCE_TSC`; elsewhere
+    /// nothing.
+    ///
+    /// # Safety
+    /// `gpa` must name a page the hypervisor may write for as long as it is enabled.
+    pub unsafe fn reference_tsc_enable(gpa: u64);
 }
 
 /// ia64 intrinsics: Linux's 14 `pv_cpu_ops`, with getreg/setreg as one intrinsic per

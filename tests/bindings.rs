@@ -128,7 +128,10 @@ fn every_binding_native_then_xen_then_reverted() {
                 "{m}::{name}: slot switched to Xen"
             );
             for site in sites_of(m, name) {
-                assert_call_then_nops(&site, desc.backend(pv_runtime::Hypervisor::Xen).routine as usize);
+                assert_call_then_nops(
+                    &site,
+                    desc.backend(pv_runtime::Hypervisor::Xen).routine as usize,
+                );
             }
         }
         let before = hv::state();

@@ -309,13 +309,32 @@ mod tests {
 
     #[test]
     fn privileged_instructions_are_known_by_mnemonic_and_operand() {
-        for insn in ["cli", "STI", "hlt", "out 0x80, al", "in al, dx", "wrmsr", "lidt [rdi]"] {
+        for insn in [
+            "cli",
+            "STI",
+            "hlt",
+            "out 0x80, al",
+            "in al, dx",
+            "wrmsr",
+            "lidt [rdi]",
+        ] {
             assert!(privileged(insn).is_some(), "{insn}");
         }
-        for insn in ["mov rax, cr3", "mov cr4, rdi", "mov dr7, rax", "MOV RAX, CR0"] {
+        for insn in [
+            "mov rax, cr3",
+            "mov cr4, rdi",
+            "mov dr7, rax",
+            "MOV RAX, CR0",
+        ] {
             assert!(privileged(insn).is_some(), "{insn}");
         }
-        for insn in ["mov rax, rcx", "mov crx, rax", "rdtsc", "cpuid", "lea rax, [rax + 1]"] {
+        for insn in [
+            "mov rax, rcx",
+            "mov crx, rax",
+            "rdtsc",
+            "cpuid",
+            "lea rax, [rax + 1]",
+        ] {
             assert!(privileged(insn).is_none(), "{insn}");
         }
     }

@@ -88,6 +88,10 @@ pub mod mmuext {
     pub const TLB_FLUSH_LOCAL: u32 = 6;
     /// `MMUEXT_INVLPG_LOCAL`: flush one linear address from this vCPU's TLB.
     pub const INVLPG_LOCAL: u32 = 7;
+    /// `MMUEXT_TLB_FLUSH_ALL`: flush every vCPU's TLB.
+    pub const TLB_FLUSH_ALL: u32 = 10;
+    /// `MMUEXT_INVLPG_ALL`: flush one linear address from every vCPU's TLB.
+    pub const INVLPG_ALL: u32 = 11;
     /// `MMUEXT_FLUSH_CACHE`: write back and invalidate caches (wbinvd).
     pub const FLUSH_CACHE: u32 = 12;
 }

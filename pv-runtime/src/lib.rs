@@ -15,6 +15,7 @@ extern crate std;
 pub mod arch;
 pub mod detect;
 pub mod engine;
+pub mod hyperv;
 pub mod ops;
 pub mod probe;
 pub mod report;
@@ -25,8 +26,8 @@ pub mod xen;
 #[cfg(feature = "hv")]
 pub mod hv;
 
-pub use engine::live::{Live, Sections};
 pub use detect::{detect, detect_with};
+pub use engine::live::{Live, Sections};
 pub use engine::{Backend, Guest, Image, Patcher, State, Target};
 pub use ops::{Body, Contract, Intrinsic, Routine, Slot, intrinsics};
 pub use pv_abi as abi;

@@ -61,7 +61,10 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             );
         }
     }
-    if intr.backends[pv_abi::Hypervisor::Xen.index()].given.is_none() {
+    if intr.backends[pv_abi::Hypervisor::Xen.index()]
+        .given
+        .is_none()
+    {
         errors.push(
             Error::custom(
                 "missing `xen = ...`: Xen/ia64 runs the kernel at privilege level 1, where the \

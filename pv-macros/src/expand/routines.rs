@@ -10,11 +10,11 @@
 use super::{Names, SiteAsm, site};
 use crate::check::Contract;
 use crate::model::{Body, HypercallArg, Intrinsic};
+use proc_macro2::{Span, TokenStream};
 use pv_abi::Hypervisor;
 use pv_abi::backend::{CallAbi, CallKind};
-use pv_abi::record::alternative;
-use proc_macro2::{Span, TokenStream};
 use pv_abi::record::FLAG_PROBE;
+use pv_abi::record::alternative;
 use pv_abi::x86_64 as x86;
 use quote::{format_ident, quote};
 
@@ -168,7 +168,11 @@ fn hypercall_lines(
 }
 
 /// A backend's stub lines (without `ret`), or `None` when it runs the native routine.
-fn backend_lines(intr: &Intrinsic, c: &Contract, hv: Hypervisor) -> Option<(Vec<String>, TokenStream)> {
+fn backend_lines(
+    intr: &Intrinsic,
+    c: &Contract,
+    hv: Hypervisor,
+) -> Option<(Vec<String>, TokenStream)> {
     match intr.body(hv) {
         // Hyperprivops are rejected by the x86_64 checks.
         Body::Native | Body::Hyperprivop(..) => None,
@@ -279,7 +283,9 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         let display = hv.abi().display;
         out.extend(naked(
             &contract,
-            &format!(" The {display} stub: the {display} body under the declared register contract."),
+            &format!(
+                " The {display} stub: the {display} body under the declared register contract."
+            ),
             &lines,
             syms,
             span,

@@ -24,10 +24,10 @@ use crate::arch::{ia64::Ia64Codec, x86_64::X86_64Codec};
 use crate::ops::{Contract, Routine};
 use crate::report::{Outcome, Reason, Report, Transaction};
 use crate::site::{self, Field, RawRecord};
-use pv_abi::record::alternative;
 use crate::writer::TextWriter;
 use core::ops::Deref;
 pub use image::{Image, Section, Span};
+use pv_abi::record::alternative;
 use pv_abi::{Arch, Binding, BodyKind, Hypervisor, Vendor};
 
 /// A backend of the user's: the routine it installs for each intrinsic.
@@ -501,6 +501,17 @@ fn site_parts<'i, 'c, C: Codec, I: Image + ?Sized>(
     if d.contract.is_some_and(|c| c != contract) {
         return Err(PlanError::Disagrees("register contract"));
     }
+    // A site is never one of its intrinsic's routines, whose first bytes are the native body
+    // too: a record whose site field was bent onto one would have the engine patch it.
+    let overlaps = |routine: u64| {
+        routine < r.site.saturating_add(r.len as u64)
+            && r.site < routine.saturating_add(r.len as u64)
+    };
+    if overlaps(d.native) || d.routines.iter().any(|r| overlaps(*r)) {
+        return Err(PlanError::Disagrees(
+            "site address (it is one of the intrinsic's routines)",
+        ));
+    }
     // The native routine is the native body followed by a return: a record whose descriptor
     // field names another intrinsic (one that agrees on binding and contract) is caught here.
     if !image
@@ -584,7 +595,8 @@ fn plan_alternative<I: Image + ?Sized>(
             .unwrap_or_default(),
     );
     let addr = at.wrapping_add(rel);
-    if record[alternative::LEN] != 3 || record[alternative::KIND] != alternative::HYPERCALL_INSTRUCTION
+    if record[alternative::LEN] != 3
+        || record[alternative::KIND] != alternative::HYPERCALL_INSTRUCTION
     {
         return Err((at, Reason::Plan(PlanError::Descriptor("alternative"))));
     }
@@ -739,7 +751,10 @@ impl<'a> Patcher<'a> {
             _ => Vendor::Intel,
         };
         let guest = |hypervisor| {
-            Some(State::Patched(Target::Hypervisor(Guest { hypervisor, vendor })))
+            Some(State::Patched(Target::Hypervisor(Guest {
+                hypervisor,
+                vendor,
+            })))
         };
         let known = [
             self.last,

@@ -334,3 +334,13 @@ pub extern "C" fn inb(port: u16) -> u8 {
         value
     }
 }
+
+/// Flushes every vCPU's TLB: `mmuext_op(MMUEXT_TLB_FLUSH_ALL)`.
+pub extern "C" fn flush_tlb_all() {
+    mmuext(mmuext::TLB_FLUSH_ALL, 0);
+}
+
+/// Flushes one linear address from every vCPU's TLB: `mmuext_op(MMUEXT_INVLPG_ALL)`.
+pub extern "C" fn flush_tlb_one_all(addr: u64) {
+    mmuext(mmuext::INVLPG_ALL, addr);
+}
