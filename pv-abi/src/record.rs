@@ -37,6 +37,11 @@ pub const INTRINSICS_SECTION: &str = "pv_intrinsics";
 pub const SLOTS_SECTION: &str = "pv_slots";
 /// Section holding ia64 Xen body copies (the bytes `apply(Xen)` copies into sites).
 pub const XEN_BODIES_SECTION: &str = "pv_xen_bodies";
+/// Section holding every out-of-line routine pv generates (native routines, backend stubs,
+/// option 4 adapters; not the probes, which hold sites): code, so that the engine can refuse a
+/// site whose address lies inside one.
+pub const ROUTINES_SECTION: &str = "pv_routines";
+
 /// Alternatives: short instructions that the engine chooses by CPU vendor when it patches for
 /// a hypervisor, as Linux's `ALTERNATIVE` does (KVM's `vmcall` or `vmmcall`).
 ///

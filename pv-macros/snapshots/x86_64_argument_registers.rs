@@ -18,9 +18,21 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             defs: 0x1,
             clobbers: 0x10004,
         },
-        xen_kind: ::pv_runtime::BodyKind::Nop,
         native: __pv_native,
-        xen: __pv_xen,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Nop,
+                routine: __pv_xen,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -29,11 +41,13 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native() {
         ::core::arch::naked_asm!("rdmsr", "shl rdx, 32", "or rax, rdx", "ret",)
     }
-    /// The Xen stub: the Xen implementation under the declared register contract.
+    /// The Xen stub: the Xen body under the declared register contract.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
         ::core::arch::naked_asm!("ret",)
     }

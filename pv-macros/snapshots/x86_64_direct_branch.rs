@@ -20,9 +20,21 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
             defs: 0x80,
             clobbers: 0x10007,
         },
-        xen_kind: ::pv_runtime::BodyKind::Asm,
         native: __pv_native,
-        xen: __pv_xen,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Asm,
+                routine: __pv_xen,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -31,13 +43,15 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native() {
         ::core::arch::naked_asm!(
             "push rbx", "mov eax, [rdi]", "cpuid", "mov [rdi], eax", "pop rbx", "ret",
         )
     }
-    /// The Xen stub: the Xen implementation under the declared register contract.
+    /// The Xen stub: the Xen body under the declared register contract.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
         ::core::arch::naked_asm!(
             "push rbx", "mov eax, [rdi]", "ud2", ".ascii \"xen\"", "cpuid",

@@ -18,9 +18,21 @@ pub unsafe fn safe_halt() {
             defs: 0x0,
             clobbers: 0x10000,
         },
-        xen_kind: ::pv_runtime::BodyKind::Hypercall,
         native: __pv_native,
-        xen: __pv_xen,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Hypercall,
+                routine: __pv_xen,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -29,11 +41,13 @@ pub unsafe fn safe_halt() {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native() {
         ::core::arch::naked_asm!("sti", "hlt", "ret",)
     }
-    /// The Xen stub: the Xen implementation under the declared register contract.
+    /// The Xen stub: the Xen body under the declared register contract.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
         ::core::arch::naked_asm!(
             "push rax", "push rcx", "push rdx", "push rsi", "push rdi", "push r8",

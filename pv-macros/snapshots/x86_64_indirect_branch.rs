@@ -18,9 +18,21 @@ pub unsafe fn write_cr3(value: u64) {
             defs: 0x80,
             clobbers: 0x10000,
         },
-        xen_kind: ::pv_runtime::BodyKind::Call,
         native: __pv_native,
-        xen: __pv_xen,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Call,
+                routine: __pv_xen,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -29,11 +41,13 @@ pub unsafe fn write_cr3(value: u64) {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native() {
         ::core::arch::naked_asm!("mov cr3, rdi", "ret",)
     }
-    /// The Xen stub: the Xen implementation under the declared register contract.
+    /// The Xen stub: the Xen body under the declared register contract.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
         ::core::arch::naked_asm!(
             "push rax", "push rcx", "push rdx", "push rsi", "push r8", "push r9",
@@ -43,6 +57,9 @@ pub unsafe fn write_cr3(value: u64) {
             xen_write_cr3,
         )
     }
+    /// The backend's function must take the declared arguments and return the
+    /// declared result.
+    const _: unsafe extern "C" fn(u64) = xen_write_cr3;
     /// The probe: one more instance of the site, run by the self-test with canaries.
     #[unsafe(naked)]
     unsafe extern "C" fn __pv_probe() {
@@ -65,8 +82,6 @@ pub unsafe fn write_cr3(value: u64) {
             const 0x80u64, defs = const 0x80u64, clobbers = const 0x10000u64,
         )
     }
-    /// The Xen function must take the declared arguments and return the declared result.
-    const _: unsafe extern "C" fn(u64) = xen_write_cr3;
     unsafe {
         ::core::arch::asm!(
             "772:", "call qword ptr [rip + {slot}]", "773:",

@@ -18,9 +18,21 @@ pub unsafe fn load_idt(ptr: *const u8) {
             defs: 0x1,
             clobbers: 0x10fc7,
         },
-        xen_kind: ::pv_runtime::BodyKind::Call,
         native: __pv_native,
-        xen: __pv_xen,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Call,
+                routine: __pv_xen,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -29,11 +41,22 @@ pub unsafe fn load_idt(ptr: *const u8) {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native_contract() {
         ::core::arch::naked_asm!("lidt [rdi]", "ret",)
     }
-    /// The Xen stub: the Xen implementation under the declared register contract.
+    /// C-ABI adapter around the native routine (option 4).
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
+    unsafe extern "C" fn __pv_native() {
+        ::core::arch::naked_asm!(
+            "call {__pv_native_contract}", "ret", __pv_native_contract = sym
+            __pv_native_contract,
+        )
+    }
+    /// The Xen stub: the Xen body under the declared register contract.
+    #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen_contract() {
         ::core::arch::naked_asm!(
             "push rax", "push rcx", "push rdx", "push rsi", "push r8", "push r9",
@@ -43,21 +66,17 @@ pub unsafe fn load_idt(ptr: *const u8) {
             xen_load_idt,
         )
     }
-    /// C-ABI adapter around the native routine (option 4).
-    #[unsafe(naked)]
-    unsafe extern "C" fn __pv_native() {
-        ::core::arch::naked_asm!(
-            "call {__pv_native_contract}", "ret", __pv_native_contract = sym
-            __pv_native_contract,
-        )
-    }
     /// C-ABI adapter around the Xen stub (option 4).
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
         ::core::arch::naked_asm!(
             "call {__pv_xen_contract}", "ret", __pv_xen_contract = sym __pv_xen_contract,
         )
     }
+    /// The backend's function must take the declared arguments and return the
+    /// declared result.
+    const _: unsafe extern "C" fn(*const u8) = xen_load_idt;
     /// The probe: a C call through the slot, run by the self-test.
     #[unsafe(naked)]
     unsafe extern "C" fn __pv_probe() {
@@ -66,8 +85,6 @@ pub unsafe fn load_idt(ptr: *const u8) {
             sym __PV_SLOT,
         )
     }
-    /// The Xen function must take the declared arguments and return the declared result.
-    const _: unsafe extern "C" fn(*const u8) = xen_load_idt;
     let __pv_f: unsafe extern "C" fn(u64) = unsafe {
         ::core::mem::transmute(__PV_SLOT.get())
     };

@@ -18,9 +18,21 @@ pub fn rdtsc() -> u64 {
             defs: 0x1,
             clobbers: 0x10004,
         },
-        xen_kind: ::pv_runtime::BodyKind::Native,
         native: __pv_native,
-        xen: __pv_native,
+        backends: [
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+            ::pv_runtime::Body {
+                kind: ::pv_runtime::BodyKind::Native,
+                routine: __pv_native,
+            },
+        ],
         probe: __pv_probe,
         slot: &__PV_SLOT,
     };
@@ -29,6 +41,7 @@ pub fn rdtsc() -> u64 {
     static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
     /// The native routine: the native body, then `ret`.
     #[unsafe(naked)]
+    #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_native() {
         ::core::arch::naked_asm!("rdtsc", "shl rdx, 32", "or rax, rdx", "ret",)
     }

@@ -201,6 +201,7 @@ impl Image for Elf {
             Section::Slots => record::SLOTS_SECTION,
             Section::XenBodies => record::XEN_BODIES_SECTION,
             Section::Alternatives => record::alternative::SECTION,
+            Section::Routines => record::ROUTINES_SECTION,
         };
         self.section_named(name)
             .map_or(Span::default(), |(a, size)| Span::new(a, size))

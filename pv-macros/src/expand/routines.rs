@@ -209,6 +209,27 @@ fn naked(
     span: Span,
 ) -> TokenStream {
     let lines = lines.iter().map(|l| syn::LitStr::new(l, span));
+    let section = pv_abi::record::ROUTINES_SECTION;
+    quote! {
+        #[doc = #doc]
+        #[unsafe(naked)]
+        #[unsafe(link_section = #section)]
+        unsafe extern "C" fn #ident() {
+            ::core::arch::naked_asm!(#(#lines),*, #syms)
+        }
+    }
+}
+
+/// The probe: like [`naked`], but in ordinary text, since it holds a site the engine patches
+/// (and the engine refuses a site inside the routines' section).
+fn probe(
+    ident: &syn::Ident,
+    doc: &str,
+    lines: &[String],
+    syms: TokenStream,
+    span: Span,
+) -> TokenStream {
+    let lines = lines.iter().map(|l| syn::LitStr::new(l, span));
     quote! {
         #[doc = #doc]
         #[unsafe(naked)]
@@ -317,7 +338,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             lines.extend(site_lines);
             lines.extend(["add rsp, 8".into(), "ret".into()]);
             let syms = &site.syms;
-            out.extend(naked(
+            out.extend(self::probe(
                 probe,
                 " The probe: one more instance of the site, run by the self-test with canaries.",
                 &lines,
@@ -334,7 +355,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             ]
             .map(String::from)
             .into();
-            out.extend(naked(
+            out.extend(self::probe(
                 probe,
                 " The probe: a C call through the slot, run by the self-test.",
                 &lines,

@@ -106,6 +106,14 @@ impl Codec for X86_64Codec {
         if !r.binding.has_site() {
             return Err(PlanError::NoSite);
         }
+        // The macro pads every site to the room of the call it may become.
+        let room = match r.binding {
+            Binding::IndirectBranch => CALL_RIP_LEN,
+            _ => CALL_REL32_LEN,
+        };
+        if r.len < room {
+            return Err(PlanError::Disagrees("site length"));
+        }
         let (at, len) = (r.site as usize, r.len);
         let mut call = |target: u64| {
             let c = call_rel32(at, target as usize).ok_or(PlanError::OutOfRange)?;

@@ -29,6 +29,12 @@ impl Span {
         }
     }
 
+    /// Whether `addr..addr + len` shares a byte with this range.
+    #[inline]
+    pub fn overlaps(&self, addr: u64, len: u64) -> bool {
+        len > 0 && self.len > 0 && addr < self.end() && self.start < addr.saturating_add(len)
+    }
+
     /// One past the last address (saturating).
     pub fn end(&self) -> u64 {
         self.start.saturating_add(self.len)
@@ -50,6 +56,8 @@ pub enum Section {
     XenBodies,
     /// `pv_alternatives`: instructions chosen by CPU vendor (KVM's hypercall instruction).
     Alternatives,
+    /// `pv_routines`: the routines pv generates, where no site may lie.
+    Routines,
 }
 
 /// An image the engine reads (and, with a [`TextWriter`](crate::writer::TextWriter), patches).
@@ -105,5 +113,7 @@ mod tests {
         assert!(!s.contains(0x1000, u64::MAX));
         assert!(Span::new(u64::MAX - 1, 1).contains(u64::MAX - 1, 1));
         assert!(!Span::new(u64::MAX - 1, 10).contains(u64::MAX, 1));
+        assert!(s.overlaps(0xff0, 0x11) && s.overlaps(0x10ff, 5) && !s.overlaps(0x1100, 5));
+        assert!(!s.overlaps(0xff0, 0x10) && !s.overlaps(0x1000, 0));
     }
 }

@@ -30,7 +30,18 @@ unsafe extern "Rust" {
     static ALTERNATIVES_START: [u8; 0];
     #[link_name = "__stop_pv_alternatives"]
     static ALTERNATIVES_STOP: [u8; 0];
+    #[link_name = "__start_pv_routines"]
+    static ROUTINES_START: [u8; 0];
+    #[link_name = "__stop_pv_routines"]
+    static ROUTINES_STOP: [u8; 0];
 }
+
+// The routines' section holds code, so its anchor is code too: one `int3`, retained.
+core::arch::global_asm!(
+    ".pushsection pv_routines,\"axR\",@progbits",
+    "int3",
+    ".popsection"
+);
 
 // Anchors keep each section, and so its bounds, defined in a binary that declares nothing.
 #[used]
@@ -57,7 +68,7 @@ const MAX_RANGES: usize = 8;
 /// This binary's tables and ranges.
 #[derive(Clone, Copy, Debug)]
 pub struct Sections {
-    tables: [Span; 5],
+    tables: [Span; 6],
     text: Span,
     readable: [Span; MAX_RANGES],
     ranges: usize,
@@ -87,6 +98,7 @@ impl Sections {
                 span(&raw const INTRINSICS_START, &raw const INTRINSICS_STOP),
                 span(&raw const SLOTS_START, &raw const SLOTS_STOP),
                 span(&raw const ALTERNATIVES_START, &raw const ALTERNATIVES_STOP),
+                span(&raw const ROUTINES_START, &raw const ROUTINES_STOP),
             ],
             text,
             readable: ranges,
@@ -158,6 +170,7 @@ impl Image for Sections {
             Section::Intrinsics => self.tables[2],
             Section::Slots => self.tables[3],
             Section::Alternatives => self.tables[4],
+            Section::Routines => self.tables[5],
             Section::XenBodies => Span::default(),
         }
     }

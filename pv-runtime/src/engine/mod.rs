@@ -501,16 +501,13 @@ fn site_parts<'i, 'c, C: Codec, I: Image + ?Sized>(
     if d.contract.is_some_and(|c| c != contract) {
         return Err(PlanError::Disagrees("register contract"));
     }
-    // A site is never one of its intrinsic's routines, whose first bytes are the native body
-    // too: a record whose site field was bent onto one would have the engine patch it.
-    let overlaps = |routine: u64| {
-        routine < r.site.saturating_add(r.len as u64)
-            && r.site < routine.saturating_add(r.len as u64)
-    };
-    if overlaps(d.native) || d.routines.iter().any(|r| overlaps(*r)) {
-        return Err(PlanError::Disagrees(
-            "site address (it is one of the intrinsic's routines)",
-        ));
+    // A site never lies in pv's routines, whose code holds native bodies too: a record whose
+    // site field was bent onto one would have the engine patch a routine.
+    if image
+        .section(Section::Routines)
+        .overlaps(r.site, r.len as u64)
+    {
+        return Err(PlanError::Outside(Field::Site));
     }
     // The native routine is the native body followed by a return: a record whose descriptor
     // field names another intrinsic (one that agrees on binding and contract) is caught here.
