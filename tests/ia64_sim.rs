@@ -126,3 +126,454 @@ fn the_decoder_reads_every_bundle_as_objdump_does() {
     let _ = scratch;
     eprintln!("{n} bundles read alike by objdump and the interpreter");
 }
+
+// ---------------------------------------------------------------------------------------
+// Execution: every intrinsic from its sample call site, in every patch state.
+
+use pv_ia64_sim::cpu::{Cfm, Reg};
+use pv_ia64_sim::platform::Platform;
+use pv_ia64_sim::platform::bare::Bare;
+use pv_ia64_sim::platform::xen::Xen;
+use pv_ia64_sim::{Machine, mem::Memory};
+use pv_runtime::Binding;
+use pv_runtime::abi::ia64::asm::Decl;
+use pv_runtime::arch::ia64::decls;
+
+/// The most bundles one call may execute.
+const LIMIT: u64 = 10_000;
+
+/// What the platform holds, as an intrinsic sees it: the machine on bare metal, the current
+/// vCPU (and the machine beneath, for what does not trap) under Xen.
+#[derive(Clone, Debug, PartialEq)]
+struct View {
+    cpuid0: u64,
+    pmd2: u64,
+    rr: [u64; 8],
+    kr0: u64,
+    pta: u64,
+    tpr: u64,
+    ivr: u64,
+    eois: u64,
+    purges: Vec<(u64, u64)>,
+    flushes: Vec<u64>,
+    interrupts: bool,
+    psr: u64,
+    itc: u64,
+}
+
+/// A platform the tests can read and prepare.
+trait Model: Platform + Sized {
+    fn view(&self, mem: &Memory) -> View;
+    /// Enables or disables interrupts before a run.
+    fn interrupts(m: &mut Machine<Self>, on: bool);
+}
+
+impl Model for Bare {
+    fn view(&self, _: &Memory) -> View {
+        View {
+            cpuid0: self.cpuid[0],
+            pmd2: self.pmd[2],
+            rr: self.rr,
+            kr0: self.kr[0],
+            pta: self.pta,
+            tpr: self.tpr,
+            ivr: self.pending.iter().copied().max().unwrap_or(15),
+            eois: self.eois,
+            purges: self.purges.iter().map(|(_, a, s)| (*a, *s)).collect(),
+            flushes: self.flushes.clone(),
+            interrupts: self.interrupts(),
+            psr: self.psr,
+            itc: self.itc,
+        }
+    }
+    fn interrupts(m: &mut Machine<Self>, on: bool) {
+        let i = pv_ia64_sim::platform::PSR_I;
+        m.platform.psr = if on {
+            m.platform.psr | i
+        } else {
+            m.platform.psr & !i
+        };
+    }
+}
+
+impl Model for Xen {
+    fn view(&self, mem: &Memory) -> View {
+        let v = &self.vcpus[self.current];
+        let masked = mem.read(Xen::mask_addr(self.current), 1) != Some(0);
+        let psr = v.psr
+            | if masked {
+                0
+            } else {
+                pv_ia64_sim::platform::PSR_I
+            };
+        View {
+            // xen/arch/ia64/xen/vcpu.c vcpu_get_cpuid(0): "Xen/ia64"
+            cpuid0: u64::from_le_bytes(*b"Xen/ia64"),
+            pmd2: self.machine.pmd[2],
+            rr: v.rr,
+            kr0: v.kr[0],
+            pta: v.pta,
+            tpr: v.tpr,
+            ivr: v.pending.iter().copied().max().unwrap_or(15),
+            eois: v.eois,
+            purges: v.purges.clone(),
+            flushes: v.flushes.clone(),
+            interrupts: !masked,
+            // vcpu_get_psr_masked: psr & (MASK(0, 32) | MASK(35, 2))
+            psr: psr & (0xffff_ffff | 3 << 35),
+            itc: self.machine.itc,
+        }
+    }
+    fn interrupts(m: &mut Machine<Self>, on: bool) {
+        m.mem
+            .write(Xen::mask_addr(m.platform.current), 1, u64::from(!on));
+    }
+}
+
+/// One intrinsic's test: inputs, interrupts before, the hyperprivop Xen must see (from
+/// xen/include/public/arch-ia64.h), and what must hold afterwards.
+struct Case {
+    inputs: &'static [(u8, u64)],
+    interrupts: bool,
+    hyperprivop: Option<usize>,
+    check: fn(&View, &View, u64) -> Result<(), String>,
+}
+
+fn same<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:x?}, want {want:x?}"))
+    }
+}
+
+/// Everything else in the view unchanged.
+fn only(before: &View, after: &View, changed: impl Fn(&mut View)) -> Result<(), String> {
+    let mut want = before.clone();
+    changed(&mut want);
+    // psr.i is the interrupt flag.
+    let i = pv_ia64_sim::platform::PSR_I;
+    want.psr = (want.psr & !i) | if want.interrupts { i } else { 0 };
+    same("platform state", after, &want)
+}
+
+const VA: u64 = 0x6000_0000_1234_5000;
+
+/// The case for a catalogue intrinsic (the seed's get_cpuid in every binding shares one).
+fn case(name: &str) -> Case {
+    let c = |inputs, interrupts, hyperprivop, check| Case {
+        inputs,
+        interrupts,
+        hyperprivop,
+        check,
+    };
+    match name
+        .trim_end_matches("_direct")
+        .trim_end_matches("_indirect_linux")
+        .trim_end_matches("_indirect")
+        .trim_end_matches("_call")
+    {
+        "fc" => c(&[(8, VA)], false, Some(0x13), |b, a, _| {
+            only(b, a, |v| v.flushes.push(VA))
+        }),
+        "thash" => c(&[(8, VA)], false, Some(0x0d), |b, a, r8| {
+            let want = pv_ia64_sim::platform::thash(b.pta, b.rr[3], VA);
+            same("r8", r8, want).and(only(b, a, |_| ()))
+        }),
+        "get_cpuid" => c(&[(8, 0)], false, Some(0x14), |b, a, r8| {
+            same("r8", r8, b.cpuid0).and(only(b, a, |_| ()))
+        }),
+        "get_pmd" => c(&[(8, 2)], false, Some(0x15), |b, a, r8| {
+            same("r8", r8, b.pmd2).and(only(b, a, |_| ()))
+        }),
+        "ptcga" => c(&[(8, VA), (9, 14 << 2)], false, Some(0x0e), |b, a, _| {
+            only(b, a, |v| v.purges.push((VA, 1 << 14)))
+        }),
+        "get_rr" => c(&[(8, VA)], false, Some(0x10), |b, a, r8| {
+            same("r8", r8, b.rr[3]).and(only(b, a, |_| ()))
+        }),
+        "set_rr" => c(
+            &[(8, 5 << 61), (9, 0x1234_5679)],
+            false,
+            Some(0x11),
+            |b, a, _| only(b, a, |v| v.rr[5] = 0x1234_5679),
+        ),
+        "set_rr0_to_rr4" => c(
+            &[
+                (8, 0x101),
+                (9, 0x201),
+                (10, 0x301),
+                (11, 0x401),
+                (14, 0x501),
+            ],
+            false,
+            Some(0x1a),
+            |b, a, _| {
+                only(b, a, |v| {
+                    v.rr[..5].copy_from_slice(&[0x101, 0x201, 0x301, 0x401, 0x501])
+                })
+            },
+        ),
+        "ssm_i" => c(&[], false, None, |b, a, _| {
+            only(b, a, |v| v.interrupts = true)
+        }),
+        "rsm_i" => c(&[], true, None, |b, a, _| {
+            only(b, a, |v| v.interrupts = false)
+        }),
+        "get_psr_i" => c(&[], true, None, |b, a, r8| {
+            same("r8", r8, 0x4000).and(only(b, a, |_| ()))
+        }),
+        "intrin_local_irq_restore" => c(&[(8, 0x4000)], false, None, |b, a, _| {
+            only(b, a, |v| v.interrupts = true)
+        }),
+        "get_psr" => c(&[], false, Some(0x19), |b, a, r8| {
+            same("r8", r8, b.psr).and(only(b, a, |_| ()))
+        }),
+        "get_itc" => c(&[], false, None, |b, a, r8| {
+            same("r8", r8, b.itc + 1).and(only(b, a, |v| v.itc += 1))
+        }),
+        "get_ivr" => c(&[], false, Some(0x08), |b, a, r8| {
+            same("r8", r8, b.ivr)?;
+            same("in service", a.ivr != b.ivr, true)
+        }),
+        "get_tpr" => c(&[], false, Some(0x09), |b, a, r8| {
+            same("r8", r8, b.tpr).and(only(b, a, |_| ()))
+        }),
+        "set_tpr" => c(&[(8, 0x20)], false, Some(0x0a), |b, a, _| {
+            only(b, a, |v| v.tpr = 0x20)
+        }),
+        "eoi" => c(&[], false, Some(0x0b), |b, a, _| {
+            only(b, a, |v| v.eois += 1)
+        }),
+        "set_kr0" => c(&[(8, 0xfeed)], false, Some(0x12), |b, a, _| {
+            only(b, a, |v| v.kr0 = 0xfeed)
+        }),
+        other => panic!("no test case for {other}: add one"),
+    }
+}
+
+/// Register `bit` of pv's masks as the interpreter names it.
+fn reg(bit: u8) -> Reg {
+    pv_runtime::abi::ia64::reg_name(bit)
+        .as_str()
+        .parse()
+        .unwrap()
+}
+
+/// The registers a call site may change: its result, declared and implicit clobbers (option
+/// 4: a C call's scratch registers).
+fn may_change(d: &Decl) -> Vec<Reg> {
+    use pv_runtime::abi::ia64 as abi;
+    let mut mask =
+        d.clobbers | d.carrier.map_or(0, |b| 1 << b) | Decl::implicit_mask(d.binding, d.form);
+    if d.binding == Binding::IndirectCall {
+        mask |= abi::abi(d.binding, d.form)
+            .implicit_clobbers
+            .iter()
+            .filter_map(|r| abi::reg(r).and_then(|r| r.bit))
+            .fold(0, |m, b| m | 1 << b);
+    }
+    (0..64).filter(|b| mask >> b & 1 == 1).map(reg).collect()
+}
+
+/// A canary for every register: distinct per register, different in each `round`.
+fn canary(r: Reg, round: u64) -> u64 {
+    let base = match r {
+        Reg::Gr(n) => 0xc0de_0000_0000_0000 | u64::from(n) << 8,
+        Reg::Br(n) => 0xb0b0_0000_0000_0000 | u64::from(n) << 4,
+        Reg::Ar(n) => 0xa0a0_0000_0000_0000 | u64::from(n) << 8,
+        Reg::Pr(n) => u64::from(n % 3 == 0),
+    };
+    match r {
+        Reg::Pr(_) => base ^ (round & 1),
+        _ => base ^ round << 40,
+    }
+}
+
+/// The outcome of one call: the registers that changed, r8, bundles executed.
+struct Outcome<P> {
+    machine: Machine<P>,
+    changed: Vec<Reg>,
+    r8: u64,
+}
+
+/// Runs `d`'s sample call site in `image` on `platform`: from the site to its end (options
+/// 1-3), or its sample caller as a function (option 4), canaries everywhere else.
+fn call<P: Model>(
+    image: &Image,
+    d: &Decl,
+    platform: P,
+    case: &Case,
+    round: u64,
+) -> Result<Outcome<P>, String> {
+    let site = image.symbol(&format!("pv_site_{}", d.name)).unwrap();
+    let mut m = Machine::new(image.mem.clone(), platform);
+    // The caller's frame: 4 locals, 4 outputs.
+    let frame = Cfm { sof: 8, sol: 4 };
+    m.cpu.alloc(frame.sof, frame.sol).unwrap();
+    for (r, _) in m.cpu.snapshot() {
+        m.cpu.set(r, canary(r, round)).unwrap();
+    }
+    m.cpu.ar[usize::from(pv_ia64_sim::cpu::AR_PFS)] =
+        frame.bits() | canary(Reg::Ar(64), round) & !((1 << 52) - 1) & !(3 << 62);
+    m.cpu.set_gr(1, image.gp.unwrap_or(0)).unwrap();
+    for (n, v) in case.inputs {
+        m.cpu.set_gr(*n, *v).unwrap();
+    }
+    if d.binding == Binding::IndirectCall {
+        // in0 of the sample function: the caller's first output.
+        if let Some((_, v)) = case.inputs.first() {
+            m.cpu.set_gr(36, *v).unwrap();
+        }
+    }
+    P::interrupts(&mut m, case.interrupts);
+    let before = m.cpu.snapshot();
+    let ran = if d.binding == Binding::IndirectCall {
+        m.call(site, LIMIT)
+    } else {
+        m.run(site, site + d.site_size() as u64, LIMIT)
+    };
+    ran.map_err(|s| s.to_string())?;
+    let after = m.cpu.snapshot();
+    let changed = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0)
+        .collect();
+    let r8 = m.cpu.gr(8).unwrap();
+    Ok(Outcome {
+        machine: m,
+        changed,
+        r8,
+    })
+}
+
+/// Runs and checks `d` in `image` on a fresh `platform`; returns bundles executed.
+fn check<P: Model + Clone>(
+    image: &Image,
+    d: &Decl,
+    platform: &P,
+    state: &str,
+) -> Result<(u64, P), String> {
+    let case = case(d.name);
+    let allowed = may_change(d);
+    let mut bundles = 0;
+    let mut last = None;
+    for round in 0..2 {
+        let mut setup = Machine::new(image.mem.clone(), platform.clone());
+        P::interrupts(&mut setup, case.interrupts);
+        let before = setup.platform.view(&setup.mem);
+        let out = call(image, d, platform.clone(), &case, round)?;
+        let after = out.machine.platform.view(&out.machine.mem);
+        let caller_outputs =
+            |r: &Reg| d.binding == Binding::IndirectCall && matches!(r, Reg::Gr(36..=39));
+        let undeclared: Vec<String> = out
+            .changed
+            .iter()
+            .filter(|r| !allowed.contains(r) && !caller_outputs(r))
+            .map(|r| r.to_string())
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(format!(
+                "{} ({state}): changed outside its contract: {undeclared:?}",
+                d.name
+            ));
+        }
+        (case.check)(&before, &after, out.r8).map_err(|e| format!("{} ({state}): {e}", d.name))?;
+        bundles = out.machine.bundles;
+        last = Some(out.machine.platform);
+    }
+    Ok((bundles, last.unwrap()))
+}
+
+/// The catalogue's image in a state, saved and loaded by the interpreter.
+fn states() -> Vec<(&'static str, Image)> {
+    let (dir, mut elf) = catalogue("sim-run");
+    let mut patcher = Patcher::new();
+    let mut out = vec![("linked", Image::load(&dir.join("catalogue.elf")).unwrap())];
+    for (name, target) in [
+        ("native", Some(Target::Native)),
+        ("xen", Some(Target::Xen)),
+        ("reverted", None),
+    ] {
+        // SAFETY: the image is a file in memory; nothing runs it.
+        let report = match target {
+            Some(t) => unsafe { patcher.apply(&mut elf, t) }.expect("apply"),
+            None => unsafe { patcher.revert(&mut elf) }.expect("revert"),
+        };
+        assert_eq!(report.refused_total, 0, "{report}");
+        let path = dir.join(format!("{name}.elf"));
+        elf.save(&path).unwrap();
+        out.push((name, Image::load(&path).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn every_intrinsic_runs_in_every_state_within_its_contract() {
+    let table = std::env::var_os("PV_IA64_BUNDLES").is_some();
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    for (state, image) in states() {
+        for d in decls() {
+            let counted = if state == "xen" {
+                check(&image, d, &Xen::new(2, 1), state).map(|(n, xen)| {
+                    let case = case(d.name);
+                    let mut want = [0u64; 0x1b];
+                    if let Some(h) = case.hyperprivop {
+                        want[h] = 2 - 1;
+                    }
+                    let verdict = if xen.hyperprivops != want {
+                        Err(format!("{} (xen): hyperprivops {:?}, want {want:?}", d.name, xen.hyperprivops))
+                    } else if (xen.privops, xen.hypercalls.len(), xen.unordered) != (0, 0, 0) {
+                        Err(format!(
+                            "{} (xen): {} privileged instructions trapped, {} hypercalls, {} unordered event-mask accesses",
+                            d.name, xen.privops, xen.hypercalls.len(), xen.unordered
+                        ))
+                    } else {
+                        Ok(n)
+                    };
+                    verdict
+                }).and_then(|r| r)
+            } else {
+                check(&image, d, &Bare::default(), state).map(|(n, _)| n)
+            };
+            match counted {
+                Ok(n) => rows.push((d.name, d.binding, state, n)),
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(rows.len(), 4 * decls().len());
+    if table {
+        println!(
+            "| intrinsic | binding | linked | native | xen | reverted |\n|---|---|---|---|---|---|"
+        );
+        for d in decls() {
+            let n: Vec<String> = ["linked", "native", "xen", "reverted"]
+                .iter()
+                .map(|s| {
+                    rows.iter()
+                        .find(|r| r.0 == d.name && r.2 == *s)
+                        .unwrap()
+                        .3
+                        .to_string()
+                })
+                .collect();
+            println!(
+                "| {} | {} `{}` | {} |",
+                d.name,
+                d.binding as u8,
+                d.binding.name(),
+                n.join(" | ")
+            );
+        }
+    }
+}

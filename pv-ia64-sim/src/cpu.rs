@@ -252,6 +252,11 @@ impl Cpu {
                 self.br[usize::from(n)] = v;
                 Ok(())
             }
+            // ar.ec is 6 bits wide.
+            Reg::Ar(AR_EC) => {
+                self.ar[usize::from(AR_EC)] = v & 0x3f;
+                Ok(())
+            }
             Reg::Ar(n) => {
                 self.ar[usize::from(n)] = v;
                 Ok(())

@@ -96,8 +96,10 @@ impl<P: Platform> Machine<P> {
         Ok(())
     }
 
-    /// Calls the function whose entry is `entry` (b0 = [`SENTINEL`]) and runs until it returns.
+    /// Calls the function whose entry is `entry` as `br.call b0` would (the current frame's
+    /// outputs become its inputs, b0 = [`SENTINEL`]) and runs until it returns.
     pub fn call(&mut self, entry: u64, limit: u64) -> Result<(), Stop> {
+        self.cpu.call();
         self.cpu.br[0] = SENTINEL;
         self.run(entry, SENTINEL, limit)
     }

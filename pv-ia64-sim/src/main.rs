@@ -1,11 +1,11 @@
 //! `pv-ia64-sim run FILE --entry SYMBOL [--platform bare|xen] [--set REG=VALUE]...`: calls
-//! `SYMBOL` in the linked ia64 image `FILE` (b0 holds a sentinel return address, gp the
-//! image's `__gp`, the caller's frame 8 output registers) and runs until it returns; prints
+//! `SYMBOL` in the linked ia64 image `FILE` as `br.call` would from a frame of 8 outputs
+//! (set r32-r39 for its inputs; b0 holds a sentinel return address, gp the image's `__gp`)
+//! and runs until it returns; prints
 //! every register that changed as `REG=0x…`, the platform's counters as `platform.NAME=…`,
 //! and `bundles=N`. Exit status 1, with the address and bytes, on a bundle outside the
 //! interpreter's subset or any fault; 2 on bad usage.
 
-use pv_ia64_sim::cpu::Cfm;
 use pv_ia64_sim::elf::Image;
 use pv_ia64_sim::platform::Platform;
 use pv_ia64_sim::platform::bare::Bare;
@@ -84,9 +84,7 @@ fn run<P: Platform>(image: Image, platform: P, args: &Args) -> Result<(), String
         .symbol(&args.entry)
         .ok_or_else(|| format!("no symbol {} in {}", args.entry, args.file))?;
     let mut m = Machine::new(image.mem, platform);
-    let frame = Cfm { sof: 8, sol: 0 };
-    m.cpu.alloc(frame.sof, frame.sol).map_err(str::to_string)?;
-    m.cpu.ar[usize::from(pv_ia64_sim::cpu::AR_PFS)] = frame.bits();
+    m.cpu.alloc(8, 0).map_err(str::to_string)?;
     if let Some(gp) = image.gp {
         m.cpu.set_gr(1, gp).map_err(|e| format!("{e:?}"))?;
     }
@@ -95,7 +93,6 @@ fn run<P: Platform>(image: Image, platform: P, args: &Args) -> Result<(), String
             .set(*reg, *v)
             .map_err(|e| format!("--set {reg}: {e:?}"))?;
     }
-    m.cpu.br[0] = pv_ia64_sim::SENTINEL;
     let before = m.cpu.snapshot();
     m.call(entry, LIMIT).map_err(|s| s.to_string())?;
     for ((reg, old), (_, new)) in before.iter().zip(m.cpu.snapshot()) {
