@@ -123,7 +123,6 @@ fn the_decoder_reads_every_bundle_as_objdump_does() {
         elf.save(&path).unwrap();
         n += compare(&path);
     }
-    let _ = scratch;
     eprintln!("{n} bundles read alike by objdump and the interpreter");
 }
 
@@ -575,5 +574,106 @@ fn every_intrinsic_runs_in_every_state_within_its_contract() {
                 n.join(" | ")
             );
         }
+    }
+}
+
+/// A declaration whose Xen body is a hypercall: `sched_op(1, r8)` in the way the ia64 catalogue
+/// would declare `block`.
+fn block() -> Decl<'static> {
+    use pv_runtime::abi::ia64::asm::{Form, HypercallArg, XenBody};
+    Decl {
+        name: "block",
+        module: "test",
+        binding: Binding::DirectBranch,
+        form: Form::Seed,
+        args: &[8],
+        carrier: Some(8),
+        clobbers: 1 << 32,
+        native: "nop.m 0",
+        xen: XenBody::Hypercall(29, &[HypercallArg::Const(1), HypercallArg::Reg(8)]),
+    }
+}
+
+#[test]
+fn hypercall_arguments_reach_xen_where_xen_reads_them() {
+    use common::ia64::{assemble, link};
+    let dir = scratch("sim-hypercall");
+    let mut text = String::new();
+    pv_runtime::abi::ia64::file::write(&mut text, &[block()]).unwrap();
+    let path = link(&dir, &assemble(&dir, "hypercall", &text));
+    let mut elf = pv_sites::elf::Elf::load(&path).unwrap();
+    // SAFETY: the image is a file in memory; nothing runs it.
+    let report = unsafe { Patcher::new().apply(&mut elf, Target::Xen) }.expect("apply");
+    assert_eq!(report.refused_total, 0, "{report}");
+    let xen_path = dir.join("xen.elf");
+    elf.save(&xen_path).unwrap();
+    let image = Image::load(&xen_path).unwrap();
+    let d = block();
+    let site = image.symbol("pv_site_block").unwrap();
+    let mut m = Machine::new(image.mem.clone(), Xen::new(1, 0));
+    m.cpu.alloc(8, 4).unwrap();
+    for (r, _) in m.cpu.snapshot() {
+        m.cpu.set(r, canary(r, 0)).unwrap();
+    }
+    m.cpu.set_gr(8, 0x5eed).unwrap();
+    let before = m.cpu.snapshot();
+    m.run(site, site + d.site_size() as u64, LIMIT).unwrap();
+    assert_eq!(m.platform.hypercalls.len(), 1);
+    let call = &m.platform.hypercalls[0];
+    assert_eq!(
+        (call.nr, &call.args[..2]),
+        (29, &[Some(1), Some(0x5eed)][..]),
+        "sched_op's in0, in1: the outputs of the frame that executes break"
+    );
+    // The routine's frame lies over the caller's outputs (r36-r39 here), as a C callee's does:
+    // what the site may change besides its contract (README, Limits).
+    let allowed = may_change(&d);
+    let outputs = [36, 37, 38, 39].map(Reg::Gr);
+    let changed: Vec<Reg> = before
+        .iter()
+        .zip(m.cpu.snapshot())
+        .filter(|(b, a)| b.1 != a.1 && !allowed.contains(&b.0) && !outputs.contains(&b.0))
+        .map(|(b, _)| b.0)
+        .collect();
+    assert!(changed.is_empty(), "Xen's clobbers leak out of the contract: {changed:?}");
+    assert_eq!(m.cpu.gr(8), Ok(0), "the hypercall's result in r8");
+}
+
+#[test]
+fn an_instruction_outside_the_subset_stops_the_run_with_its_bundle() {
+    use common::ia64::{assemble, link};
+    let dir = scratch("sim-refuse");
+    // `shr` (I7) and `popcnt` are outside the subset.
+    let source = "\t.text\n\t.global f\nf:\n{ .mii\n nop.m 0\n popcnt r8=r9\n nop.i 0 ;;\n}\n{ .mib\n nop.m 0\n nop.i 0\n br.ret.sptk.many b0 ;;\n}\n";
+    let image = Image::load(&link(&dir, &assemble(&dir, "refuse", source))).unwrap();
+    let f = image.symbol("f").unwrap();
+    let mut m = Machine::new(image.mem.clone(), Bare::default());
+    let stop = m.call(f, LIMIT).unwrap_err();
+    let pv_ia64_sim::Stop::Unmodelled { addr, bytes, .. } = &stop else {
+        panic!("{stop}");
+    };
+    assert_eq!((*addr, &bytes[..]), (f, &image.mem.bundle(f).unwrap()[..]));
+    assert_eq!(m.bundles, 0, "nothing of the bundle ran");
+    assert!(stop.to_string().contains(&format!("{f:#x}")), "{stop}");
+}
+
+#[test]
+fn ssm_i_traps_only_when_unmasking_with_an_event_pending() {
+    let (_, image) = states().into_iter().find(|(s, _)| *s == "xen").unwrap();
+    let d = decls().iter().find(|d| d.name == "ssm_i").unwrap();
+    let site = image.symbol("pv_site_ssm_i").unwrap();
+    // (masked before, pending) -> SSM_I hyperprivops (xen_pv_ops.c xen_ssm_i: `!old && pending`)
+    for (masked, pending, traps) in [(true, true, 1), (false, true, 0), (true, false, 0)] {
+        let mut m = Machine::new(image.mem.clone(), Xen::new(2, 1));
+        m.mem.write(Xen::mask_addr(1), 1, u64::from(masked));
+        m.mem.write(Xen::pending_addr(1), 1, u64::from(pending));
+        m.run(site, site + d.site_size() as u64, LIMIT).unwrap();
+        assert_eq!(
+            m.platform.hyperprivops[0x07], traps,
+            "masked {masked}, pending {pending}"
+        );
+        assert_eq!(m.mem.read(Xen::mask_addr(1), 1), Some(0), "unmasked");
+        assert_eq!(m.mem.read(Xen::mask_addr(0), 1), Some(1), "vCPU 0's mask untouched");
+        assert_eq!(m.platform.unordered, 0, "every mask access is .acq or .rel");
     }
 }
