@@ -635,7 +635,10 @@ fn hypercall_arguments_reach_xen_where_xen_reads_them() {
         .filter(|(b, a)| b.1 != a.1 && !allowed.contains(&b.0) && !outputs.contains(&b.0))
         .map(|(b, _)| b.0)
         .collect();
-    assert!(changed.is_empty(), "Xen's clobbers leak out of the contract: {changed:?}");
+    assert!(
+        changed.is_empty(),
+        "Xen's clobbers leak out of the contract: {changed:?}"
+    );
     assert_eq!(m.cpu.gr(8), Ok(0), "the hypercall's result in r8");
 }
 
@@ -673,7 +676,11 @@ fn ssm_i_traps_only_when_unmasking_with_an_event_pending() {
             "masked {masked}, pending {pending}"
         );
         assert_eq!(m.mem.read(Xen::mask_addr(1), 1), Some(0), "unmasked");
-        assert_eq!(m.mem.read(Xen::mask_addr(0), 1), Some(1), "vCPU 0's mask untouched");
+        assert_eq!(
+            m.mem.read(Xen::mask_addr(0), 1),
+            Some(1),
+            "vCPU 0's mask untouched"
+        );
         assert_eq!(m.platform.unordered, 0, "every mask access is .acq or .rel");
     }
 }
