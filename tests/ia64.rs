@@ -334,9 +334,9 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
     let (sof, sol) = routine
         .iter()
         .find_map(|i| i.strip_prefix("alloc r32=ar.pfs,"))
-        .and_then(|rest| {
+        .map(|rest| {
             let n: Vec<u32> = rest.split(',').map(|x| x.parse().unwrap()).collect();
-            Some((n[0], n[1]))
+            (n[0], n[1])
         })
         .unwrap_or_else(|| panic!("alloc r32=ar.pfs in {routine:?}"));
     assert!(sof >= sol + 2, "two outputs: {routine:?}");
