@@ -2,13 +2,13 @@
 //! several, written from Xen 4.0.0's `xen/arch/ia64` (the last release with it) and Linux's
 //! Xen/ia64 code. Sources, cited beside what they decide:
 //!
-//! - [ivt] xen/arch/ia64/xen/ivt.S `break_fault`, `fast_hypercall`, `ia64_syscall_setup`;
-//! - [entry] xen/arch/ia64/linux-xen/entry.S `ia64_leave_syscall` (what a hypercall leaves);
-//! - [privop] xen/arch/ia64/xen/privop.c `ia64_hyperprivop`, `priv_handle_op`;
-//! - [vcpu] xen/arch/ia64/xen/vcpu.c (`vcpu_get_cpuid`, `vcpu_thash`, `vcpu_set_psr_i`, ...);
-//! - [pub] xen/include/public/arch-ia64.h (`HYPERPRIVOP_*`, `struct mapped_regs`);
-//! - [dom] xen/arch/ia64/xen/domain.c (`interrupt_mask_addr` of each vCPU);
-//! - [lx-privop] Linux arch/ia64/include/asm/xen/privop.h (`XSI_BASE`, `XSI_PSR_I_ADDR_OFS`).
+//! - \[ivt\] xen/arch/ia64/xen/ivt.S `break_fault`, `fast_hypercall`, `ia64_syscall_setup`;
+//! - \[entry\] xen/arch/ia64/linux-xen/entry.S `ia64_leave_syscall` (what a hypercall leaves);
+//! - \[privop\] xen/arch/ia64/xen/privop.c `ia64_hyperprivop`, `priv_handle_op`;
+//! - \[vcpu\] xen/arch/ia64/xen/vcpu.c (`vcpu_get_cpuid`, `vcpu_thash`, `vcpu_set_psr_i`, ...);
+//! - \[pub\] xen/include/public/arch-ia64.h (`HYPERPRIVOP_*`, `struct mapped_regs`);
+//! - \[dom\] xen/arch/ia64/xen/domain.c (`interrupt_mask_addr` of each vCPU);
+//! - \[lx-privop\] Linux arch/ia64/include/asm/xen/privop.h (`XSI_BASE`, `XSI_PSR_I_ADDR_OFS`).
 //!
 //! Guest memory the hypervisor shares — shared_info with one `vcpu_info` per vCPU, and the
 //! current vCPU's `mapped_regs` — is mapped at `XSI_BASE` in the interpreter's memory.
@@ -19,28 +19,28 @@ use crate::cpu::Cpu;
 use crate::insn::{File, Purge};
 use crate::mem::Memory;
 
-/// Where the guest registered its shared area ([lx-privop] `XSI_BASE`, "addressable using
+/// Where the guest registered its shared area (\[lx-privop\] `XSI_BASE`, "addressable using
 /// addl"; Linux's xensetup.S registers it with hypercall 0x600).
 pub const XSI_BASE: u64 = 0xffff_ffff_fff0_0000;
-/// shared_info's size; `mapped_regs` follow ([lx-privop] `XSI_SIZE`, `XMAPPEDREGS_OFS`).
+/// shared_info's size; `mapped_regs` follow (\[lx-privop\] `XSI_SIZE`, `XMAPPEDREGS_OFS`).
 pub const XMAPPEDREGS_OFS: u64 = 16 << 10;
-/// `offsetof(struct mapped_regs, interrupt_mask_addr)`: vcr[128] ends at 3072, then
-/// precover_ifs, unat and an int padded to 8 ([pub] `struct mapped_regs`).
+/// `offsetof(struct mapped_regs, interrupt_mask_addr)`: `vcr[128]` ends at 3072, then
+/// precover_ifs, unat and an int padded to 8 (\[pub\] `struct mapped_regs`).
 pub const INTERRUPT_MASK_ADDR_OFS: u64 = 3096;
 /// The guest address of the current vCPU's `interrupt_mask_addr` (Linux's
 /// `XEN_PSR_I_ADDR_ADDR`): the same address on every vCPU, each seeing its own `mapped_regs`.
 pub const XSI_PSR_I_ADDR: u64 = XSI_BASE + XMAPPEDREGS_OFS + INTERRUPT_MASK_ADDR_OFS;
 /// `sizeof(struct vcpu_info)` on ia64 (`arch_vcpu_info` is empty): pending, mask, pad, 64-bit
-/// selector, then `struct arch_vcpu_info` and the time info ([pub]).
+/// selector, then `struct arch_vcpu_info` and the time info (\[pub\]).
 pub const VCPU_INFO_SIZE: u64 = 48;
-/// The default `vcpu->breakimm` ([ivt]: compared with cr.iim for a hypercall).
+/// The default `vcpu->breakimm` (\[ivt\]: compared with cr.iim for a hypercall).
 pub const BREAKIMM: u64 = 0x1000;
-/// `HYPERPRIVOP_MAX` ([pub]).
+/// `HYPERPRIVOP_MAX` (\[pub\]).
 pub const HYPERPRIVOP_MAX: u64 = 0x1a;
-/// `HYPERPRIVOP_SSM_I` ([pub]).
+/// `HYPERPRIVOP_SSM_I` (\[pub\]).
 pub const HYPERPRIVOP_SSM_I: u64 = 0x07;
 
-/// One virtual CPU's privileged state as Xen keeps it (`PSCB(vcpu, …)`, [vcpu]).
+/// One virtual CPU's privileged state as Xen keeps it (`PSCB(vcpu, …)`, \[vcpu\]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vcpu {
     /// Virtual region registers (`rrs`).
@@ -106,7 +106,7 @@ pub struct Xen {
     /// Hypercalls taken.
     pub hypercalls: Vec<Hypercall>,
     /// Privileged instructions the guest executed natively: each a Privileged Operation
-    /// fault that Xen emulates ([privop] `priv_handle_op`).
+    /// fault that Xen emulates (\[privop\] `priv_handle_op`).
     pub privops: u64,
     /// Events delivered on unmasking.
     pub delivered: u64,
@@ -117,7 +117,7 @@ pub struct Xen {
 }
 
 impl Xen {
-    /// `n` vCPUs, the guest running on `current`; every vCPU starts masked ([vcpu]: a new
+    /// `n` vCPUs, the guest running on `current`; every vCPU starts masked (\[vcpu\]: a new
     /// vCPU's `evtchn_upcall_mask` is 1) with nothing pending.
     pub fn new(n: usize, current: usize) -> Xen {
         Xen {
@@ -133,7 +133,7 @@ impl Xen {
         }
     }
 
-    /// Address of vCPU `id`'s event mask byte, `evtchn_upcall_mask` in its `vcpu_info` ([dom]:
+    /// Address of vCPU `id`'s event mask byte, `evtchn_upcall_mask` in its `vcpu_info` (\[dom\]:
     /// `interrupt_mask_addr = shared_info_va + sizeof(vcpu_info) * id + 1`).
     pub fn mask_addr(id: usize) -> u64 {
         XSI_BASE + VCPU_INFO_SIZE * id as u64 + 1
@@ -153,7 +153,7 @@ impl Xen {
         mem.read(Self::mask_addr(self.current), 1) != Some(0)
     }
 
-    /// `vcpu_set_psr_i` ([vcpu]): clears the mask; an event pending is then delivered on the
+    /// `vcpu_set_psr_i` (\[vcpu\]): clears the mask; an event pending is then delivered on the
     /// way back to the guest (counted; the guest's callback is not run).
     fn unmask(&mut self, mem: &mut Memory) {
         let id = self.current;
@@ -164,13 +164,13 @@ impl Xen {
         }
     }
 
-    /// `vcpu_get_psr` ([vcpu]): the virtual psr with psr.i from the event mask.
+    /// `vcpu_get_psr` (\[vcpu\]): the virtual psr with psr.i from the event mask.
     fn psr(&self, mem: &Memory) -> u64 {
         let psr = self.vcpus[self.current].psr;
         if self.masked(mem) { psr } else { psr | PSR_I }
     }
 
-    /// `vcpu_get_ivr` ([vcpu]): the highest pending virtual vector, 15 if none.
+    /// `vcpu_get_ivr` (\[vcpu\]): the highest pending virtual vector, 15 if none.
     fn ivr(&mut self) -> u64 {
         let v = self.vcpu();
         let top = v
@@ -188,7 +188,7 @@ impl Xen {
         }
     }
 
-    /// `ia64_hyperprivop(iim, regs)` ([privop]): operands in r8, r9, r10, r11, r14; results
+    /// `ia64_hyperprivop(iim, regs)` (\[privop\]): operands in r8, r9, r10, r11, r14; results
     /// in r8.
     fn hyperprivop(&mut self, nr: u64, cpu: &mut Cpu, mem: &mut Memory) -> Result<(), Refusal> {
         let r = |n| cpu.gr(n).unwrap_or(0);
@@ -271,10 +271,10 @@ impl Xen {
         Ok(())
     }
 
-    /// `fast_hypercall` ([ivt]): r2 < 0x100 indexes the hypercall table; the handler is reached
+    /// `fast_hypercall` (\[ivt\]): r2 < 0x100 indexes the hypercall table; the handler is reached
     /// by `br.call` after `ia64_syscall_setup` did `alloc r19=ar.pfs,8,0,0,0` in a frame
     /// entered by `br.call` from the guest's: its in0-in4 are the **outputs** of the frame that
-    /// executed `break` (r32 + sol + i). The result is in r8; `ia64_leave_syscall` ([entry])
+    /// executed `break` (r32 + sol + i). The result is in r8; `ia64_leave_syscall` (\[entry\])
     /// restores r1, r8, r12, r13, r15 (the number), pr, b0, b6 and the RSE state, sets r2 = 0,
     /// r3 = 1, ar.ccv = 0, and leaves r9-r11, r14, r16-r31 and b7 as it used them.
     fn hypercall(&mut self, cpu: &mut Cpu) -> Result<(), Refusal> {
@@ -306,13 +306,13 @@ impl Xen {
 pub const POISON: u64 = 0xdead_0000_0000_0000;
 
 impl Platform for Xen {
-    /// `CONFIG_CPL0_EMUL` ([ivt]): the guest kernel runs at privilege level 1.
+    /// `CONFIG_CPL0_EMUL` (\[ivt\]): the guest kernel runs at privilege level 1.
     fn cpl(&self) -> u8 {
         1
     }
 
     /// Maps shared_info (one `vcpu_info` per vCPU, all masked) and the current vCPU's
-    /// `mapped_regs`, whose `interrupt_mask_addr` points at its own mask ([dom]).
+    /// `mapped_regs`, whose `interrupt_mask_addr` points at its own mask (\[dom\]).
     fn setup(&mut self, mem: &mut Memory) {
         mem.map(XSI_BASE, XMAPPEDREGS_OFS + 4096);
         for id in 0..self.vcpus.len() {
@@ -321,7 +321,7 @@ impl Platform for Xen {
         mem.write(XSI_PSR_I_ADDR, 8, Self::mask_addr(self.current));
     }
 
-    /// A privileged instruction at cpl 1 faults and Xen emulates it on the vCPU ([privop]
+    /// A privileged instruction at cpl 1 faults and Xen emulates it on the vCPU (\[privop\]
     /// `priv_handle_op` → `vcpu_*`); sensitive instructions that do not trap (cpuid, pmd,
     /// thash, fc, ar.itc and kernel register reads) run on the machine and see its state,
     /// which is why pv paravirtualizes them "for correctness".
@@ -383,7 +383,7 @@ impl Platform for Xen {
         })
     }
 
-    /// `break_fault` ([ivt]) at cpl 1: 1 ≤ imm ≤ `HYPERPRIVOP_MAX` is a hyperprivop, imm =
+    /// `break_fault` (\[ivt\]) at cpl 1: 1 ≤ imm ≤ `HYPERPRIVOP_MAX` is a hyperprivop, imm =
     /// `breakimm` a hypercall; anything else is reflected to the guest (stops the run).
     fn brk(&mut self, imm: u64, cpu: &mut Cpu, mem: &mut Memory) -> Result<(), Refusal> {
         match imm {
