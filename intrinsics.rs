@@ -382,8 +382,8 @@ pub mod x86_64 {
 /// (`pv_runtime::arch::ia64::decls()`), from which `pv-ia64-asm` writes the assembly.
 ///
 /// Xen bodies follow Linux's Xen/ia64 code: hyperprivops (`break.m 0x01`–`0x1a`, operands in
-/// r8, r9, r10, r11, r14) and, for the virtual interrupt flag, the event mask byte whose
-/// address the kernel keeps in `pv_xen_psr_i_addr` (from `mapped_regs.interrupt_mask_addr`).
+/// r8, r9, r10, r11, r14) and, for the virtual interrupt flag, this vCPU's event mask byte,
+/// whose address its `mapped_regs.interrupt_mask_addr` holds at a fixed address.
 #[allow(unexpected_cfgs)]
 pub mod ia64 {
     use pv_macros::pv_intrinsic;
@@ -476,29 +476,37 @@ pub mod ia64 {
     /// Sets region registers 0-4 at once (context switch).
     pub fn set_rr0_to_rr4(rr0: u64, rr1: u64, rr2: u64, rr3: u64, rr4: u64);
 
-    #[pv_intrinsic(binding = inline_patch, arch = ia64, clobber = [r8, r9, p6], native = "ssm psr.i",
-        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; st1 [r8]=r0; adds r8=-1,r8; ld1 r9=[r8];
-                   cmp.ne p6,p0=r9,r0; (p6) break.m 0x7"))]
-    /// Enables interrupts. Xen: clears the event mask, and `SSM_I` only if an event is pending.
+    // The virtual interrupt flag, as Linux's Xen/ia64 code does it (arch/ia64/xen/xen_pv_ops.c,
+    // `xen_ssm_i` & co.): the address of this vCPU's event mask byte is at the fixed address
+    // XSI_BASE + XSI_PSR_I_ADDR_OFS (0xfffffffffff04c18), where every vCPU sees its own
+    // `mapped_regs`; the pending byte precedes the mask; loads are `.acq`, stores `.rel`.
+
+    #[pv_intrinsic(binding = inline_patch, arch = ia64, clobber = [r8, r9, p6, p7], native = "ssm psr.i",
+        xen = asm("movl r8=0xfffffffffff04c18; ld8 r8=[r8]; ld1.acq r9=[r8]; st1.rel [r8]=r0,-1;
+                   cmp.eq.unc p0,p6=r9,r0; (p6) ld1.acq r8=[r8]; (p6) cmp.eq.unc p6,p7=r8,r0; (p7) break.m 0x7"))]
+    /// Enables interrupts. Xen: clears the event mask; `SSM_I` only if it was masked and an
+    /// event is pending (Linux's `xen_ssm_i`).
     pub fn ssm_i();
 
     #[pv_intrinsic(binding = inline_patch, arch = ia64, clobber = [r8, r9], native = "rsm psr.i",
-        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; mov r9=1; st1 [r8]=r9"))]
+        xen = asm("movl r8=0xfffffffffff04c18; mov r9=1; ld8 r8=[r8]; st1.rel [r8]=r9"))]
     /// Disables interrupts. Xen: sets the event mask, no trap.
     pub fn rsm_i();
 
     #[pv_intrinsic(binding = inline_patch, reg = "r8", clobber = [r9, p6],
         native = "mov r8=psr; movl r9=0x4000; and r8=r8,r9",
-        xen = asm("movl r8=pv_xen_psr_i_addr; ld8 r8=[r8]; ld1 r9=[r8]; mov r8=r0; cmp.eq p6,p0=r9,r0; (p6) movl r8=0x4000"))]
+        xen = asm("movl r9=0xfffffffffff04c18; ld8 r9=[r9]; mov r8=r0; ld1.acq r9=[r9]; cmp.eq.unc p6,p0=r9,r0;
+                   (p6) movl r8=0x4000"))]
     /// `psr.i` (0 or `IA64_PSR_I`). Xen: from the event mask byte, no trap.
     pub fn get_psr_i() -> u64;
 
-    #[pv_intrinsic(binding = inline_patch, reg = "r8", clobber = [r9, p6, p7],
+    #[pv_intrinsic(binding = inline_patch, reg = "r8", clobber = [r9, r10, r11, p6, p7, p8, p9, p10],
         native = "cmp.ne p6,p7=r8,r0; (p6) ssm psr.i; (p7) rsm psr.i; (p6) srlz.d",
-        xen = asm("movl r9=pv_xen_psr_i_addr; ld8 r9=[r9]; cmp.ne p6,p7=r8,r0; (p6) st1 [r9]=r0; (p7) mov r8=1;
-                   (p7) st1 [r9]=r8; adds r9=-1,r9; ld1 r9=[r9]; (p7) mov r9=r0; cmp.ne p6,p0=r9,r0; (p6) break.m 0x7"))]
-    /// Restores `psr.i` from `flags`. Xen: the event mask, and `SSM_I` if re-enabling with an
-    /// event pending.
+        xen = asm("cmp.ne p6,p7=r8,r0; movl r9=0xfffffffffff04c18; ld8 r9=[r9]; (p6) ld1.acq r10=[r9];
+                   (p6) cmp.ne.unc p8,p0=r10,r0; (p7) mov r11=1; (p7) st1.rel [r9]=r11; (p8) st1.rel [r9]=r0,-1;
+                   (p8) ld1.acq r11=[r9]; (p8) cmp.ne.unc p9,p10=r11,r0; (p10) mf; (p9) break.m 0x7"))]
+    /// Restores `psr.i` from `flags`. Xen: the event mask; when re-enabling from masked,
+    /// `SSM_I` if an event is pending, else `mf` (Linux's `xen_intrin_local_irq_restore`).
     pub fn intrin_local_irq_restore(flags: u64);
 
     // getreg and setreg, one intrinsic per register number.

@@ -330,6 +330,23 @@ fn a_hypercall_routine_assembles_and_patched_sites_call_it() {
         routine.contains(&"movl r2=0x1d".to_string()),
         "sched_op in r2: {routine:?}"
     );
+    // Xen reads in0-in4 of a frame entered from the one executing `break`: that frame's
+    // outputs, r32 + sol + i (xen/arch/ia64/xen/ivt.S, ia64_syscall_setup).
+    let (sof, sol) = routine
+        .iter()
+        .find_map(|i| i.strip_prefix("alloc r32=ar.pfs,"))
+        .map(|rest| {
+            let n: Vec<u32> = rest.split(',').map(|x| x.parse().unwrap()).collect();
+            (n[0], n[1])
+        })
+        .unwrap_or_else(|| panic!("alloc r32=ar.pfs in {routine:?}"));
+    assert!(sof >= sol + 2, "two outputs: {routine:?}");
+    for arg in [
+        format!("movl r{}=0x1", 32 + sol),
+        format!("mov r{}=r8", 33 + sol),
+    ] {
+        assert!(routine.contains(&arg), "{arg} (an output) in {routine:?}");
+    }
     let mut patcher = Patcher::new();
     // SAFETY: the image is a file in memory; nothing runs it.
     let report = unsafe { patcher.apply(&mut elf, Target::XEN) }.expect("apply");

@@ -85,3 +85,13 @@ pub fn catalogue(name: &str) -> (PathBuf, pv_sites::elf::Elf) {
     let elf = pv_sites::elf::Elf::load(&link(&dir, &object)).unwrap();
     (dir, elf)
 }
+
+/// `objdump -D` of the named sections of a file.
+pub fn objdump_sections(file: &Path, sections: &[&str]) -> String {
+    let mut cmd = Command::new(tool("objdump"));
+    cmd.arg("-D");
+    for s in sections {
+        cmd.arg("-j").arg(s);
+    }
+    String::from_utf8(run(cmd.arg(file))).unwrap()
+}

@@ -26,7 +26,8 @@ pub enum XenBody<'a> {
     /// A C function, called by the Xen routine (never copied into a site).
     Call(&'a str),
     /// A hypercall, `break 0x1000` with its number in r2, made by the Xen routine: Xen reads
-    /// the arguments from the routine's own frame (r32-r36), so it is never copied into a site.
+    /// the arguments from the output registers of the routine's frame, so it is never copied
+    /// into a site.
     Hypercall(u32, &'a [HypercallArg]),
 }
 

@@ -67,7 +67,7 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
         )?;
         writeln!(w, "\t.align 16\n\t.global {}", sym("pv_site_", &st))?;
         if d.binding == Binding::IndirectCall {
-            caller(w, &st)?;
+            caller(w, d, &st)?;
             continue;
         }
         let (site, repl) = (sym("pv_site_", &st), sym("pv_repl_", &st));
@@ -100,14 +100,6 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
         "\n// The ops table: one slot per declaration, then the descriptor blocks."
     )?;
     writeln!(w, "\t.data\n\t.align 8")?;
-    writeln!(
-        w,
-        "// The address of this vCPU's event mask byte, set at boot from mapped_regs.interrupt_mask_addr."
-    )?;
-    writeln!(
-        w,
-        "\t.global pv_xen_psr_i_addr\npv_xen_psr_i_addr:\tdata8 0"
-    )?;
     writeln!(
         w,
         ".pushsection {},\"aw\"\n\t.align 8",
@@ -199,7 +191,7 @@ fn routines(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
         }
         XenBody::Hypercall(nr, args) => {
             proc_start(w, &xen)?;
-            hypercall(w, nr, args)?;
+            hypercall(w, d, nr, args)?;
             proc_end(w, &xen)?;
         }
         _ => {
@@ -223,41 +215,90 @@ const C_SCRATCH_GR: [u8; 24] = [
     2, 3, 8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
 ];
 
+/// What a call out of pv's contract clobbers besides [`C_SCRATCH_GR`], as (mask bit, name);
+/// `pr` stands for p6-p15.
+struct Clobbered(&'static [(u8, &'static str)]);
+
+/// A C callee: the software conventions' scratch registers.
+const C_CALL: Clobbered = Clobbered(&[(38, "b6"), (39, "b7"), (56, "ar.ccv"), (46, "pr")]);
+
+/// A Xen/ia64 hypercall: Xen's `ia64_leave_syscall` (xen/arch/ia64/linux-xen/entry.S) clears
+/// r2 and ar.ccv, sets r3, returns in r8, gives r15 back as the number and leaves r9-r11, r14,
+/// r16-r31 and b7 as it used them — the scratch general registers, b7 and ar.ccv; it restores
+/// pr, b0 and b6.
+const HYPERCALL: Clobbered = Clobbered(&[(39, "b7"), (56, "ar.ccv")]);
+
+/// The registers a routine saves around a call: at most the scratch registers.
+struct Saves {
+    list: [(u8, &'static str); 32],
+    len: usize,
+}
+
+impl Saves {
+    fn as_slice(&self) -> &[(u8, &'static str)] {
+        &self.list[..self.len]
+    }
+}
+
+/// The registers a routine must save around a call that clobbers the scratch general
+/// registers and `c`: those the contract keeps, as (mask bit, how to name it).
+fn saves(d: &Decl, c: &Clobbered) -> Saves {
+    let declared = d.clobbers | d.carrier.map_or(0, |b| 1 << b);
+    let keep = |bit: u8| declared & 1 << bit == 0;
+    let mut s = Saves {
+        list: [(0, ""); 32],
+        len: 0,
+    };
+    let gr = C_SCRATCH_GR.iter().map(|g| (*g, "r"));
+    for (bit, name) in gr.chain(c.0.iter().copied()) {
+        // `pr` covers p6-p15 (bits 46-55): saved if the contract keeps any of them.
+        let kept = match name {
+            "pr" => (46..=55).any(keep),
+            _ => keep(bit),
+        };
+        if kept {
+            s.list[s.len] = (bit, name);
+            s.len += 1;
+        }
+    }
+    s
+}
+
+/// Copies each saved register into the local `first + i`.
+fn save(w: &mut impl Write, saves: &[(u8, &str)], first: usize) -> fmt::Result {
+    for (i, (bit, kind)) in saves.iter().enumerate() {
+        match *kind {
+            "r" => bundle_fmt(w, format_args!("mov r{}=r{bit}", first + i))?,
+            other => bundle_fmt(w, format_args!("mov r{}={other}", first + i))?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes each saved register back from the local `first + i`.
+fn restore(w: &mut impl Write, saves: &[(u8, &str)], first: usize) -> fmt::Result {
+    for (i, (bit, kind)) in saves.iter().enumerate() {
+        match *kind {
+            "r" => bundle_fmt(w, format_args!("mov r{bit}=r{}", first + i))?,
+            "pr" => bundle_fmt(w, format_args!("mov pr=r{},-1", first + i))?,
+            other => bundle_fmt(w, format_args!("mov {other}=r{}", first + i))?,
+        }
+    }
+    Ok(())
+}
+
 /// The Xen routine that calls a C function: a frame of its own, every scratch register the
 /// contract preserves saved in a local, arguments in the output registers.
 fn thunk(w: &mut impl Write, d: &Decl, function: &str) -> fmt::Result {
-    let declared = d.clobbers | d.carrier.map_or(0, |b| 1 << b);
-    let keep = |bit: u8| declared & 1 << bit == 0;
-    // What to save, as (mask bit, how to read it into a local, how to write it back).
-    let mut saves = [(0u8, ""); 32];
-    let mut n = 0;
-    for g in C_SCRATCH_GR.iter().copied().filter(|g| keep(*g)) {
-        saves[n] = (g, "r");
-        n += 1;
-    }
-    for (bit, kind) in [(38, "b6"), (39, "b7"), (56, "ar.ccv")] {
-        if keep(bit) {
-            saves[n] = (bit, kind);
-            n += 1;
-        }
-    }
-    if (46..=55).any(keep) {
-        saves[n] = (0, "pr");
-        n += 1;
-    }
-    let saves = &saves[..n];
+    let saves = saves(d, &C_CALL);
+    let saves = saves.as_slice();
     let locals = 2 + saves.len();
     bundle_fmt(
         w,
         format_args!("alloc r32=ar.pfs,0,{locals},{},0", d.args.len().max(1)),
     )?;
     bundle(w, "mov r33=b0")?;
-    for (i, (bit, kind)) in saves.iter().enumerate() {
-        match *kind {
-            "r" => bundle_fmt(w, format_args!("mov r{}=r{bit}", 34 + i))?,
-            other => bundle_fmt(w, format_args!("mov r{}={other}", 34 + i))?,
-        }
-    }
+    save(w, saves, 34)?;
     for (i, a) in d.args.iter().enumerate() {
         bundle_fmt(w, format_args!("mov r{}=r{a}", 32 + locals + i))?;
     }
@@ -265,34 +306,42 @@ fn thunk(w: &mut impl Write, d: &Decl, function: &str) -> fmt::Result {
     if let Some(c) = d.carrier.filter(|c| *c != 8) {
         bundle_fmt(w, format_args!("mov r{c}=r8"))?;
     }
-    for (i, (bit, kind)) in saves.iter().enumerate() {
-        match *kind {
-            "r" => bundle_fmt(w, format_args!("mov r{bit}=r{}", 34 + i))?,
-            "pr" => bundle_fmt(w, format_args!("mov pr=r{},-1", 34 + i))?,
-            other => bundle_fmt(w, format_args!("mov {other}=r{}", 34 + i))?,
-        }
-    }
+    restore(w, saves, 34)?;
     bundle(w, "mov b0=r33")?;
     bundle(w, "mov ar.pfs=r32")?;
     bundle(w, "br.ret.sptk.many b0")
 }
 
-/// The Xen routine that makes a hypercall: a frame whose first five locals (r32-r36) are the
-/// arguments Xen reads, the number in r2 (saved and restored around), `break 0x1000`, the
-/// result in r8.
-fn hypercall(w: &mut impl Write, nr: u32, args: &[HypercallArg]) -> fmt::Result {
-    bundle(w, "alloc r37=ar.pfs,0,7,0,0")?;
-    bundle(w, "mov r38=r2")?;
+/// The Xen routine that makes a hypercall. Xen reads the arguments as the handler's in0-in4,
+/// which are the **output** registers of the frame executing `break` (its `break_fault` →
+/// `ia64_syscall_setup` enters a new frame with `br.call` and `alloc r19=ar.pfs,8,0,0,0`;
+/// xen/arch/ia64/xen/ivt.S): so the routine's frame has locals (ar.pfs and the registers the
+/// hypercall clobbers but the contract keeps) and the arguments in its outputs, as Linux's
+/// `__hypercall` (no frame of its own) has them in the caller's outputs. Number in r2, result
+/// in r8.
+fn hypercall(w: &mut impl Write, d: &Decl, nr: u32, args: &[HypercallArg]) -> fmt::Result {
+    let saves = saves(d, &HYPERCALL);
+    let saves = saves.as_slice();
+    let locals = 1 + saves.len();
+    bundle_fmt(
+        w,
+        format_args!("alloc r32=ar.pfs,0,{locals},{},0", args.len().max(1)),
+    )?;
+    save(w, saves, 33)?;
     for (i, a) in args.iter().enumerate() {
+        let out = 32 + locals + i;
         match a {
-            HypercallArg::Reg(bit) => bundle_fmt(w, format_args!("mov r{}=r{bit}", 32 + i))?,
-            HypercallArg::Const(v) => bundle_fmt(w, format_args!("movl r{}={v:#x}", 32 + i))?,
+            HypercallArg::Reg(bit) => bundle_fmt(w, format_args!("mov r{out}=r{bit}"))?,
+            HypercallArg::Const(v) => bundle_fmt(w, format_args!("movl r{out}={v:#x}"))?,
         }
     }
     bundle_fmt(w, format_args!("movl r2={nr:#x}"))?;
     bundle(w, "break.m 0x1000")?;
-    bundle(w, "mov r2=r38")?;
-    bundle(w, "mov ar.pfs=r37")?;
+    if let Some(c) = d.carrier.filter(|c| *c != 8) {
+        bundle_fmt(w, format_args!("mov r{c}=r8"))?;
+    }
+    restore(w, saves, 33)?;
+    bundle(w, "mov ar.pfs=r32")?;
     bundle(w, "br.ret.sptk.many b0")
 }
 
@@ -316,10 +365,23 @@ fn adapter(w: &mut impl Write, d: &Decl, name: &str, routine: &str) -> fmt::Resu
     proc_end(w, name)
 }
 
-/// A sample option 4 caller: the C indirect call through the slot's function descriptor.
-fn caller(w: &mut impl Write, st: &Stem) -> fmt::Result {
+/// A sample option 4 caller, as a C compiler writes a kernel function `u64 f(u64 x) { return
+/// intrinsic(x); }`: a frame (in0; ar.pfs, b0 and gp in locals; one output), the indirect call
+/// through the slot's function descriptor (entry and the callee's gp), then gp restored — the
+/// callee's gp is not the caller's in general — b0 and ar.pfs back, and return.
+fn caller(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
+    let site = sym("pv_site_", st);
+    writeln!(w, "\t.proc {site}")?;
     fragment(w)?;
-    writeln!(w, "{}:", sym("pv_site_", st))?;
+    writeln!(w, "{site}:")?;
+    let ins = d.args.len();
+    let (pfs, b0, gp) = (32 + ins, 33 + ins, 34 + ins);
+    bundle_fmt(w, format_args!("alloc r{pfs}=ar.pfs,{ins},3,{ins},0"))?;
+    bundle_fmt(w, format_args!("mov r{b0}=b0"))?;
+    bundle_fmt(w, format_args!("mov r{gp}=r1"))?;
+    for i in 0..ins {
+        bundle_fmt(w, format_args!("mov r{}=r{}", 35 + ins + i, 32 + i))?;
+    }
     bundle(w, &concat("movl r2=", &sym("pv_slot_", st)))?;
     for insn in [
         "ld8 r2=[r2]",
@@ -330,7 +392,11 @@ fn caller(w: &mut impl Write, st: &Stem) -> fmt::Result {
     ] {
         bundle(w, insn)?;
     }
-    Ok(())
+    bundle_fmt(w, format_args!("mov r1=r{gp}"))?;
+    bundle_fmt(w, format_args!("mov b0=r{b0}"))?;
+    bundle_fmt(w, format_args!("mov ar.pfs=r{pfs}"))?;
+    bundle(w, "br.ret.sptk.many b0")?;
+    writeln!(w, "\t.endp {site}")
 }
 
 fn descriptor(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
