@@ -115,7 +115,7 @@ fn the_decoder_reads_every_bundle_as_objdump_does() {
     let (dir, mut elf) = catalogue("sim-decode");
     let mut n = compare(&dir.join("catalogue.elf"));
     let mut patcher = Patcher::new();
-    for target in [Target::Native, Target::Xen] {
+    for target in [Target::Native, Target::XEN] {
         // SAFETY: the image is a file in memory; nothing runs it.
         let report = unsafe { patcher.apply(&mut elf, target) }.expect("apply");
         assert_eq!(report.refused_total, 0, "{report}");
@@ -493,7 +493,7 @@ fn states() -> Vec<(&'static str, Image)> {
     let mut out = vec![("linked", Image::load(&dir.join("catalogue.elf")).unwrap())];
     for (name, target) in [
         ("native", Some(Target::Native)),
-        ("xen", Some(Target::Xen)),
+        ("xen", Some(Target::XEN)),
         ("reverted", None),
     ] {
         // SAFETY: the image is a file in memory; nothing runs it.
@@ -610,7 +610,7 @@ fn hypercall_arguments_reach_xen_where_xen_reads_them() {
     let path = link(&dir, &assemble(&dir, "hypercall", &text));
     let mut elf = pv_sites::elf::Elf::load(&path).unwrap();
     // SAFETY: the image is a file in memory; nothing runs it.
-    let report = unsafe { Patcher::new().apply(&mut elf, Target::Xen) }.expect("apply");
+    let report = unsafe { Patcher::new().apply(&mut elf, Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     let xen_path = dir.join("xen.elf");
     elf.save(&xen_path).unwrap();
