@@ -47,7 +47,12 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
         "// pv: the ia64 catalogue, {} declarations. Assemble with `as -x`, link with `ld --no-relax`.",
         decls.len()
     )?;
-    writeln!(w, "\t.text")?;
+    // The routines in a section of their own, so that the engine can refuse a site inside one.
+    writeln!(
+        w,
+        "\t.section {},\"ax\",@progbits",
+        crate::record::ROUTINES_SECTION
+    )?;
     for (i, d) in decls.iter().enumerate() {
         routines(w, d, &stem(decls, i))?;
     }
@@ -55,6 +60,7 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
         w,
         "\n// One sample call site per declaration, as a kernel function would contain it."
     )?;
+    writeln!(w, "\t.text")?;
     for (i, d) in decls.iter().enumerate() {
         let st = stem(decls, i);
         writeln!(
