@@ -218,7 +218,7 @@ fn call(control: u64, input: u64) -> u64 {
 /// `N` words of the input page at `gpa`: 8-byte aligned (`HV_STATUS_INVALID_ALIGNMENT`) and
 /// readable (`HV_STATUS_INVALID_HYPERCALL_INPUT`, as KVM answers a failed `kvm_read_guest`).
 fn input_words<const N: usize>(gpa: u64) -> Result<[u64; N], u64> {
-    if gpa % 8 != 0 {
+    if !gpa.is_multiple_of(8) {
         return Err(HV_STATUS_INVALID_ALIGNMENT);
     }
     read::<[u64; N]>(gpa).map_err(|()| HV_STATUS_INVALID_HYPERCALL_INPUT)
