@@ -169,6 +169,17 @@ fn calls_between(before: &hv::State, after: &hv::State) -> String {
     if cpuid > 0 {
         parts.push(format!("emulated cpuid × {cpuid}"));
     }
+    // What Linux's Xen PV code leaves native: trapped, then emulated by Xen.
+    for (what, n) in [
+        ("rdmsr", after.msr_reads - before.msr_reads),
+        ("wrmsr", after.msr_writes - before.msr_writes),
+        ("wbinvd", after.cache_flushes - before.cache_flushes),
+        ("mov cr4", after.cr4_writes - before.cr4_writes),
+    ] {
+        if n > 0 {
+            parts.push(format!("trapped {what} × {n}"));
+        }
+    }
     if parts.is_empty() {
         "none".into()
     } else {
