@@ -106,7 +106,8 @@ pub mod x86_64 {
 
     #[pv_intrinsic(binding = indirect_branch, reg = "rdi",
         native = "mov cr4, rdi", xen = call(pv_runtime::xen::pv::write_cr4))]
-    /// Writes cr4. Xen PV: the guest's shadow (Xen owns cr4).
+    /// Writes cr4. Xen PV, as Linux: PGE, PSE and PCE cleared, then `mov cr4`, which Xen traps
+    /// and filters; the guest-side shadow keeps the value asked for.
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
@@ -114,7 +115,8 @@ pub mod x86_64 {
 
     #[pv_intrinsic(binding = indirect_branch, reg = "rax", clobber = [rdx],
         native = "rdmsr; shl rdx, 32; or rax, rdx", xen = call(pv_runtime::xen::pv::read_msr))]
-    /// Reads a model-specific register. Xen PV: `platform_op(XENPF_resource_op)`.
+    /// Reads a model-specific register. Xen PV, as Linux's `xen_read_msr`: `rdmsr`, which Xen
+    /// traps and emulates (an MSR it does not emulate faults; Linux's `_safe` read gives 0).
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
@@ -122,8 +124,9 @@ pub mod x86_64 {
 
     #[pv_intrinsic(binding = indirect_branch, reg = "rcx", clobber = [rax, rdx],
         native = "mov rax, rdi; mov rdx, rdi; shr rdx, 32; wrmsr", xen = call(pv_runtime::xen::pv::write_msr))]
-    /// Writes a model-specific register. Xen PV: `set_segment_base` for the segment-base MSRs,
-    /// `platform_op(XENPF_resource_op)` for the others.
+    /// Writes a model-specific register. Xen PV, as Linux's `xen_write_msr`: `set_segment_base`
+    /// for the segment-base MSRs, nothing for the syscall/sysenter MSRs, `wrmsr` (trapped and
+    /// emulated by Xen) for the others.
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
@@ -169,15 +172,17 @@ pub mod x86_64 {
 
     #[pv_intrinsic(binding = direct_branch, arch = x86_64,
         native = "hlt", xen = call(pv_runtime::xen::pv::halt))]
-    /// Halts. Xen PV: `sched_op(SCHEDOP_block)`, or `vcpu_op(VCPUOP_down)` if masked.
+    /// Halts. Xen PV: `sched_op(SCHEDOP_block)`, or, with events masked, `vcpu_op(VCPUOP_down)`
+    /// on this vCPU (`pv_runtime::xen::vcpu_id`), as Linux's `xen_halt`.
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
     pub unsafe fn halt();
 
     #[pv_intrinsic(binding = indirect_branch, arch = x86_64,
-        native = "wbinvd", xen = call(pv_runtime::xen::pv::wbinvd))]
-    /// Writes back and invalidates caches. Xen PV: `mmuext_op(MMUEXT_FLUSH_CACHE)`.
+        native = "wbinvd", xen = native)]
+    /// Writes back and invalidates caches. Xen PV: native, as in Linux; Xen traps and
+    /// emulates it.
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.
@@ -193,7 +198,8 @@ pub mod x86_64 {
 
     #[pv_intrinsic(binding = indirect_call, reg = "rdi",
         native = "lidt [rdi]", xen = call(pv_runtime::xen::pv::load_idt))]
-    /// Loads the IDT. Xen PV: `set_trap_table` from the IDT's gates.
+    /// Loads the IDT. Xen PV: `set_trap_table` from the IDT's present interrupt and trap gates,
+    /// interrupt gates masking events on entry (Linux's `cvt_gate_to_trap`).
     ///
     /// # Safety
     /// Privileged: run it in ring 0, or after patching for a hypervisor that implements it.

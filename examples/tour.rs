@@ -31,6 +31,10 @@ fn disasm(bytes: &[u8], ip: usize) -> String {
     pv_sites::x86_64::disassemble(&routines(), bytes, ip as u64).join("; ")
 }
 
+/// `MSR_FS_BASE`: natively a trapped `wrmsr`/`rdmsr`; under Xen PV written with
+/// `set_segment_base` and read through a trap Xen emulates.
+const FS_BASE: u32 = 0xc000_0100;
+
 fn sites() -> Vec<Site> {
     pv_runtime::sites().map(|s| s.expect("record")).collect()
 }
@@ -71,16 +75,16 @@ fn guest_phase(binding: Binding, idt: &[u64; 64]) -> String {
             }
             Binding::IndirectBranch => {
                 pvx::write_cr3(0x1_2345_6000);
-                pvx::wrmsr(0x174, 0x10);
+                pvx::wrmsr(FS_BASE, 0x10);
                 pvx::flush_tlb_one(0xffff_8000_0000_0000);
                 pvx::wbinvd();
                 for b in b"hello from a pv guest\n" {
                     pvx::outb(0xe9, *b);
                 }
                 format!(
-                    "cr3 {:#x}, msr 0x174 = {:#x}",
+                    "cr3 {:#x}, fs base (msr {FS_BASE:#x}) = {:#x}",
                     pvx::read_cr3(),
-                    pvx::rdmsr(0x174)
+                    pvx::rdmsr(FS_BASE)
                 )
             }
             Binding::IndirectCall => {
@@ -166,6 +170,17 @@ fn calls_between(before: &hv::State, after: &hv::State) -> String {
     let cpuid = after.emulated_cpuid - before.emulated_cpuid;
     if cpuid > 0 {
         parts.push(format!("emulated cpuid × {cpuid}"));
+    }
+    // What Linux's Xen PV code leaves native: trapped, then emulated by Xen.
+    for (what, n) in [
+        ("rdmsr", after.msr_reads - before.msr_reads),
+        ("wrmsr", after.msr_writes - before.msr_writes),
+        ("wbinvd", after.cache_flushes - before.cache_flushes),
+        ("mov cr4", after.cr4_writes - before.cr4_writes),
+    ] {
+        if n > 0 {
+            parts.push(format!("trapped {what} × {n}"));
+        }
     }
     if parts.is_empty() {
         "none".into()
@@ -390,9 +405,9 @@ fn main() {
             format!("{:#x}", state.cr3),
         ),
         (
-            "msr 0x174",
-            hex(native.msrs.get(&0x174)),
-            hex(state.msrs.get(&0x174)),
+            "fs base",
+            hex(native.msrs.get(&FS_BASE)),
+            format!("{:#x}", state.fs_base),
         ),
         (
             "TLB entries flushed",

@@ -111,8 +111,9 @@ impl Args {
             }
             "outb" => (regs[RDX], regs[RDI]) = (0xe9, u64::from(b'!')),
             "inb" => regs[RDX] = 0xe9,
-            "rdmsr" => regs[RCX] = 0x1b,
-            "wrmsr" => (regs[RCX], regs[RDI]) = (0x174, 0x10),
+            // The fs base: an MSR Xen emulates for a PV guest.
+            "rdmsr" => regs[RCX] = 0xc000_0100,
+            "wrmsr" => (regs[RCX], regs[RDI]) = (0xc000_0100, 0x10),
             "io_delay" if native => return None,
             _ => {}
         }

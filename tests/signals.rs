@@ -454,14 +454,17 @@ fn pointer_taking_hypercalls_answer_efault_for_bad_pointers() {
 }
 
 fn msr_op(entries: *mut xen::pv::ResourceEntry, n: u32) -> xen::pv::PlatformOp {
-    xen::pv::PlatformOp {
+    let mut op = xen::pv::PlatformOp {
         cmd: platform::RESOURCE_OP,
         interface_version: platform::INTERFACE_VERSION,
+        u: xen::pv::PlatformOpU { pad: [0; 128] },
+    };
+    op.u.resource_op = xen::pv::ResourceOp {
         nr_entries: n,
         cpu: 0,
         entries,
-        pad: [0; 13],
-    }
+    };
+    op
 }
 
 #[test]
@@ -499,18 +502,14 @@ fn bad_sub_ops_and_counts_get_xen_error_codes_and_good_calls_still_work() {
         "unknown MMUEXT command"
     );
 
+    // IA32_CMT_EVTSEL and the next MSRs: the CMT selector is one Xen lets dom0 write.
     let mut entries: [xen::pv::ResourceEntry; 4] =
-        std::array::from_fn(|i| xen::pv::ResourceEntry {
-            cmd: platform::MSR_WRITE,
-            rsvd: 0,
-            idx: 0x174 + i as u32,
-            val: 0x10,
-        });
+        std::array::from_fn(|i| xen::pv::ResourceEntry::write(0xc8d + i as u32, 0x10));
     let mut op = msr_op(entries.as_mut_ptr(), 4);
     let platform_op =
         |op: &mut xen::pv::PlatformOp| call(n("platform_op"), [op as *mut _ as u64, 0, 0, 0, 0]);
     assert_eq!(platform_op(&mut op), EINVAL, "4 entries > 3");
-    op.nr_entries = 1;
+    op.u.resource_op.nr_entries = 1;
     assert_eq!(platform_op(&mut op), 1, "one entry done");
     op.interface_version = 0;
     assert_eq!(platform_op(&mut op), EACCES, "interface version");
@@ -554,9 +553,9 @@ fn bad_sub_ops_and_counts_get_xen_error_codes_and_good_calls_still_work() {
         "sched command"
     );
     assert_eq!(
-        call(n("vcpu_op"), [2, 1, 0, 0, 0]),
+        call(n("vcpu_op"), [2, hv::VCPUS as u64, 0, 0, 0]),
         -2,
-        "vCPU 1 does not exist"
+        "a vCPU id the domain does not have"
     );
     assert_eq!(
         call(n("xen_version"), [1, 0, 0, 0, 0]),
@@ -572,7 +571,7 @@ fn bad_sub_ops_and_counts_get_xen_error_codes_and_good_calls_still_work() {
 
     let s = hv::state();
     assert_eq!(s.invlpg, [0xdead_0000]);
-    assert_eq!(s.msrs.get(&0x174), Some(&0x10));
+    assert_eq!(s.msrs.get(&0xc8d), Some(&0x10));
     assert_eq!(s.gdt, (0x1234, 16));
     assert_eq!(
         s.traps.len(),

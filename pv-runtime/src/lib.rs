@@ -1,11 +1,11 @@
 //! pv's runtime core, `no_std`: the records `#[pv_intrinsic]` emits, the descriptors and ops
 //! slots, the one patch engine (plan, verify, stage, commit, report) with a site codec per
 //! architecture (x86_64, ia64) and images (this process, a kernel's own text, a linked file),
-//! the Xen hypercall ABI and the guest side of Xen's PV idioms.
+//! the Xen hypercall ABI and the guest side of Xen's PV idioms, and the Hyper-V hypercall page.
 //!
 //! With feature `std`, [`writer::RemapWriter`] patches a running process without ever mapping
 //! text writable and executable; with feature `hv`, module `hv` is an in-process test hypervisor
-//! that speaks the Xen hypercall ABI.
+//! that speaks the x86_64 ABIs of Xen, KVM and Hyper-V.
 #![warn(missing_docs)]
 #![no_std]
 

@@ -122,3 +122,56 @@ impl<const N: usize> Table<N> {
         }
     }
 }
+
+/// An append-only log of at most `N` records of `W` words each. A record is visible once all
+/// its words are stored: a reader never sees one half-written by an interrupted push.
+pub(crate) struct Records<const N: usize, const W: usize> {
+    words: [[AtomicU64; W]; N],
+    ready: [AtomicU64; N],
+    len: AtomicUsize,
+}
+
+impl<const N: usize, const W: usize> Records<N, W> {
+    pub(crate) const fn new() -> Self {
+        Records {
+            words: [const { [const { AtomicU64::new(0) }; W] }; N],
+            ready: [const { AtomicU64::new(0) }; N],
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Appends `record`; `false` if the log is full. As [`Log::push`], an interrupting push
+    /// takes the next slot.
+    pub(crate) fn push(&self, record: [u64; W]) -> bool {
+        let slot = self
+            .len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < N).then_some(n + 1)
+            });
+        match slot {
+            Ok(i) => {
+                for (w, v) in self.words[i].iter().zip(record) {
+                    w.store(v, Ordering::Release);
+                }
+                self.ready[i].store(1, Ordering::Release);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The complete records pushed so far.
+    pub(crate) fn values(&self) -> impl Iterator<Item = [u64; W]> + '_ {
+        let n = self.len.load(Ordering::Acquire).min(N);
+        (0..n)
+            .filter(|&i| self.ready[i].load(Ordering::Acquire) != 0)
+            .map(|i| core::array::from_fn(|w| self.words[i][w].load(Ordering::Acquire)))
+    }
+
+    pub(crate) fn clear(&self) {
+        for r in &self.ready {
+            r.store(0, Ordering::Release);
+        }
+        self.len.store(0, Ordering::Release);
+    }
+}

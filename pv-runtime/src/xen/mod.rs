@@ -7,7 +7,7 @@
 
 pub mod pv;
 
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 pub use pv_abi::xen::*;
 
 core::arch::global_asm!(
@@ -94,4 +94,19 @@ pub unsafe fn set_vcpu_info(info: *mut VcpuInfo) {
 /// This vCPU's `vcpu_info`, if registered.
 pub fn vcpu_info() -> *mut VcpuInfo {
     VCPU_INFO.load(Ordering::Acquire)
+}
+
+static VCPU_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Sets this vCPU's Xen vCPU id, which hypercalls naming "this vCPU" pass (e.g. `halt`'s
+/// `VCPUOP_down`). A kernel sets it at boot, on each CPU, from the id Xen gave that CPU (Linux:
+/// `xen_vcpu_id`, the CPU number for PV; CPUID leaf base+4 EBX for HVM). pv runs one vCPU per
+/// process: the id is process-wide, 0 until set.
+pub fn set_vcpu_id(id: u32) {
+    VCPU_ID.store(id, Ordering::Relaxed);
+}
+
+/// This vCPU's Xen vCPU id (see [`set_vcpu_id`]).
+pub fn vcpu_id() -> u32 {
+    VCPU_ID.load(Ordering::Relaxed)
 }

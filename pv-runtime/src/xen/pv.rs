@@ -1,11 +1,33 @@
-//! Guest-side Xen PV implementations, as Linux's Xen PV code does them: the virtual interrupt
-//! flag is the event mask in `vcpu_info`; cr3 goes through `mmuext_op`, cr0.TS through
-//! `fpu_taskswitch`; segment-base MSRs through `set_segment_base`, other MSRs through
-//! `platform_op(XENPF_resource_op)`; halt is `sched_op(block)` or `vcpu_op(down)`; the console
-//! port is `console_io`. Registers Xen owns (cr0, cr3, cr4) are read from a guest-side shadow.
+//! Guest-side Xen PV implementations of pv's intrinsics, following Linux's Xen PV code
+//! (`arch/x86/xen/enlighten_pv.c`, `irq.c`, `xen-asm.S`) where it paravirtualizes, and
+//! executing the privileged instruction natively where Linux does (Xen traps and emulates it):
+//! - the virtual interrupt flag is the event mask in `vcpu_info` (Linux: `xen_irq_disable`,
+//!   `xen_irq_enable`, `xen_save_fl`, `xen_restore_fl`); unmasking with an event pending calls
+//!   `xen_version` (Linux's `xen_force_evtchn_callback`);
+//! - cr3 goes through `mmuext_op(MMUEXT_NEW_BASEPTR)`, cr0.TS through `fpu_taskswitch`, the
+//!   segment-base MSRs through `set_segment_base` (Linux: `xen_write_cr3`, `xen_write_cr0`,
+//!   `xen_write_msr`);
+//! - every other MSR, `wbinvd` and cr4 writes (minus PGE, PSE, PCE) run natively, as in Linux;
+//!   the syscall/sysenter MSR writes Linux drops are dropped;
+//! - halt is `sched_op(SCHEDOP_block)`, or `vcpu_op(VCPUOP_down)` on this vCPU when events are
+//!   masked (Linux: `xen_safe_halt`, `xen_halt`); the IDT becomes a `set_trap_table` table
+//!   (Linux: `xen_load_idt`, `cvt_gate_to_trap`).
+//!
+//! Where pv differs from Linux:
+//! - cr0, cr3 and cr4 reads come from guest-side shadows that start at fixed values (Linux
+//!   shadows cr0 per CPU from a first native read, and keeps cr3 and cr4 in per-CPU state);
+//! - `rdmsr` of an MSR Xen does not emulate faults (Linux uses `native_read_msr_safe` and reads
+//!   0), and `wrmsr` likewise (Linux: `native_write_msr_safe`); the PMU MSRs Linux emulates
+//!   itself (`pmu_msr_chk_emulated`) are not special here;
+//! - `load_idt` converts the gates' own handlers (Linux substitutes its `xen_<trap>` stubs for
+//!   some vectors, which pop the rcx and r11 Xen pushes), and skips non-present gates;
+//! - `console_io` is the console port's path (Linux's PV console is `xen_raw_console_write`),
+//!   and every other port is native (trapped; Xen emulates it or passes the `#GP` on);
+//! - the p2m is taken to be the identity (Linux translates pfns to mfns).
 //!
 //! Every function is `extern "C"` with its intrinsic's signature, so a declaration can name it
-//! in `xen = call(...)`.
+//! in `xen = call(...)`. [`resource_op`] is not an intrinsic: it is the dom0 interface to MSRs
+//! on a given physical CPU (`XENPF_resource_op`).
 
 use super::{hypercall, vcpu_info};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -16,10 +38,23 @@ pub const IF: u64 = 1 << 9;
 /// The I/O port pv treats as the console (the Bochs/QEMU debug port).
 pub const CONSOLE_PORT: u16 = 0xe9;
 
+/// MSR indices (Linux `arch/x86/include/asm/msr-index.h`).
+const MSR_IA32_SYSENTER_CS: u32 = 0x174;
+const MSR_IA32_SYSENTER_ESP: u32 = 0x175;
+const MSR_IA32_SYSENTER_EIP: u32 = 0x176;
+const MSR_IA32_APICBASE: u32 = 0x1b;
+const MSR_STAR: u32 = 0xc000_0081;
+const MSR_LSTAR: u32 = 0xc000_0082;
+const MSR_CSTAR: u32 = 0xc000_0083;
+const MSR_SYSCALL_MASK: u32 = 0xc000_0084;
 const MSR_FS_BASE: u32 = 0xc000_0100;
 const MSR_GS_BASE: u32 = 0xc000_0101;
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+/// `X2APIC_ENABLE` in `MSR_IA32_APICBASE` (Linux `arch/x86/include/asm/apicdef.h`).
+const X2APIC_ENABLE: u64 = 1 << 10;
 const CR0_TS: u64 = 1 << 3;
+/// cr4 bits a PV guest may not set (Linux `xen_write_cr4`: PGE, PSE, PCE).
+const CR4_NOT_PV: u64 = 1 << 7 | 1 << 4 | 1 << 8;
 
 static CR0: AtomicU64 = AtomicU64::new(0x8005_003b);
 static CR3: AtomicU64 = AtomicU64::new(0);
@@ -130,96 +165,164 @@ pub extern "C" fn read_cr4() -> u64 {
     CR4.load(Ordering::Relaxed)
 }
 
-/// A PV guest does not own cr4 (Linux masks PGE/PSE/PCE and Xen validates the rest on trap);
-/// pv keeps the guest's view in the shadow without a trap.
+/// cr4 under Xen PV, as Linux's `xen_write_cr4`: PGE, PSE and PCE cleared, then a native
+/// `mov cr4`, which Xen traps and filters (`pv_fixup_guest_cr4`). The shadow keeps the value
+/// the kernel asked for, which [`read_cr4`] returns.
 pub extern "C" fn write_cr4(value: u64) {
     CR4.store(value, Ordering::Relaxed);
+    // SAFETY: privileged: Xen traps and emulates it for a PV guest, as the caller's contract
+    // (run under a hypervisor that implements it) requires.
+    unsafe { core::arch::asm!("mov cr4, {}", in(reg) value & !CR4_NOT_PV) };
 }
 
-/// `xenpf_resource_entry`.
+/// `struct xenpf_resource_entry` (`xen/include/public/platform.h`), 24 bytes.
 #[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResourceEntry {
-    /// `XEN_RESOURCE_OP_MSR_READ` or `_WRITE` (Xen's `u.cmd`).
-    pub cmd: u32,
+    /// `union { uint32_t cmd; int32_t ret; } u`: `XEN_RESOURCE_OP_MSR_READ` or `_WRITE` in, the
+    /// error of the entry Xen stopped at out (see [`ResourceEntry::ret`]).
+    pub u: u32,
     /// Reserved, 0.
     pub rsvd: u32,
-    /// The MSR index.
-    pub idx: u32,
-    /// Value written, or value read.
+    /// The MSR index (64 bits in the ABI; Xen refuses high bits).
+    pub idx: u64,
+    /// Value to write, or value read.
     pub val: u64,
 }
 
-/// `xen_platform_op` with the `resource_op` member.
+impl ResourceEntry {
+    /// An entry reading MSR `idx`.
+    pub fn read(idx: u32) -> ResourceEntry {
+        ResourceEntry {
+            u: platform::MSR_READ,
+            rsvd: 0,
+            idx: idx.into(),
+            val: 0,
+        }
+    }
+
+    /// An entry writing `val` to MSR `idx`.
+    pub fn write(idx: u32, val: u64) -> ResourceEntry {
+        ResourceEntry {
+            u: platform::MSR_WRITE,
+            val,
+            ..ResourceEntry::read(idx)
+        }
+    }
+
+    /// `u.ret`: the error Xen stored in the entry it stopped at.
+    pub fn ret(&self) -> i32 {
+        self.u as i32
+    }
+}
+
+/// `struct xenpf_resource_op` (`xen/include/public/platform.h`), 16 bytes.
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceOp {
+    /// Number of entries at `entries` (Xen takes at most 3).
+    pub nr_entries: u32,
+    /// The *physical* CPU whose MSRs are accessed.
+    pub cpu: u32,
+    /// `XEN_GUEST_HANDLE(xenpf_resource_entry_t)`.
+    pub entries: *mut ResourceEntry,
+}
+
+/// The union `u` of `struct xen_platform_op`: 128 bytes, 8-byte aligned.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union PlatformOpU {
+    /// `XENPF_resource_op`'s member.
+    pub resource_op: ResourceOp,
+    /// `uint8_t pad[128]`, which sizes the union.
+    pub pad: [u8; 128],
+}
+
+/// `struct xen_platform_op` (`xen/include/public/platform.h`), 136 bytes.
+#[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PlatformOp {
-    /// `XENPF_resource_op`.
+    /// `XENPF_*`.
     pub cmd: u32,
     /// `XENPF_INTERFACE_VERSION`.
     pub interface_version: u32,
-    /// Number of entries at `entries`.
-    pub nr_entries: u32,
-    /// CPU whose MSRs are accessed.
-    pub cpu: u32,
-    /// The resource entries.
-    pub entries: *mut ResourceEntry,
-    /// Zeroed rest of the union.
-    pub pad: [u64; 13],
+    /// The command's member.
+    pub u: PlatformOpU,
 }
 
-fn msr_op(cmd: u32, idx: u32, val: u64) -> u64 {
-    let mut entry = ResourceEntry {
-        cmd,
-        rsvd: 0,
-        idx,
-        val,
-    };
-    let op = PlatformOp {
+/// `XENPF_resource_op`: accesses MSRs on physical CPU `cpu` (dom0 only; Xen allows a few MSRs,
+/// see `xen/arch/x86/platform_hypercall.c`, and at most 3 entries). Xen processes the entries
+/// in order and stops at the first it refuses, storing the error in that entry's `u.ret`.
+/// Returns `Ok(entries.len())` when all were done; otherwise the hypercall's error, or the
+/// refused entry's. Read values are in the entries' `val`.
+pub fn resource_op(cpu: u32, entries: &mut [ResourceEntry]) -> Result<usize, i64> {
+    let mut op = PlatformOp {
         cmd: platform::RESOURCE_OP,
         interface_version: platform::INTERFACE_VERSION,
-        nr_entries: 1,
-        cpu: 0,
-        entries: &mut entry,
-        pad: [0; 13],
+        u: PlatformOpU { pad: [0; 128] },
     };
-    call("platform_op", [&op as *const PlatformOp as u64, 0, 0, 0, 0]);
-    entry.val
-}
-
-/// rdmsr under Xen PV: one `XENPF_resource_op` read (real Xen grants it to dom0 only).
-pub extern "C" fn read_msr(msr: u32) -> u64 {
-    msr_op(platform::MSR_READ, msr, 0)
-}
-
-/// wrmsr under Xen PV: `set_segment_base` for the fs and gs bases, `XENPF_resource_op` otherwise.
-pub extern "C" fn write_msr(msr: u32, value: u64) {
-    let seg = match msr {
-        MSR_FS_BASE => Some(segbase::FS),
-        MSR_GS_BASE => Some(segbase::GS_KERNEL),
-        MSR_KERNEL_GS_BASE => Some(segbase::GS_USER),
-        _ => None,
+    op.u.resource_op = ResourceOp {
+        nr_entries: entries.len() as u32,
+        cpu,
+        entries: entries.as_mut_ptr(),
     };
-    match seg {
-        Some(seg) => {
-            call("set_segment_base", [seg, value, 0, 0, 0]);
-        }
-        None => {
-            msr_op(platform::MSR_WRITE, msr, value);
-        }
+    let done = call("platform_op", [&op as *const PlatformOp as u64, 0, 0, 0, 0]);
+    match usize::try_from(done) {
+        Err(_) => Err(done),
+        Ok(n) if n >= entries.len() => Ok(n),
+        Ok(n) => Err(entries[n].ret().into()),
     }
 }
 
-/// `hlt` with events masked never wakes: Xen takes the vCPU down; otherwise block.
+/// rdmsr under Xen PV, as Linux's `xen_read_msr`: native (Xen traps and emulates it, or
+/// passes the `#GP` on), with x2APIC hidden in `MSR_IA32_APICBASE`.
+pub extern "C" fn read_msr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: privileged: Xen traps and emulates it for a PV guest (see `write_cr4`).
+    unsafe { core::arch::asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi) };
+    let value = (hi as u64) << 32 | lo as u64;
+    if msr == MSR_IA32_APICBASE {
+        value & !X2APIC_ENABLE
+    } else {
+        value
+    }
+}
+
+/// wrmsr under Xen PV, as Linux's `xen_write_msr`: the segment bases through
+/// `set_segment_base`; the syscall and sysenter MSRs ignored ("fast syscall setup is all done
+/// in hypercalls"); any other natively (trapped and emulated by Xen).
+pub extern "C" fn write_msr(msr: u32, value: u64) {
+    let seg = match msr {
+        MSR_FS_BASE => segbase::FS,
+        MSR_KERNEL_GS_BASE => segbase::GS_USER,
+        MSR_GS_BASE => segbase::GS_KERNEL,
+        MSR_STAR
+        | MSR_CSTAR
+        | MSR_LSTAR
+        | MSR_SYSCALL_MASK
+        | MSR_IA32_SYSENTER_CS
+        | MSR_IA32_SYSENTER_ESP
+        | MSR_IA32_SYSENTER_EIP => return,
+        _ => {
+            // SAFETY: as in `read_msr`.
+            unsafe {
+                core::arch::asm!("wrmsr", in("ecx") msr, in("eax") value as u32,
+                    in("edx") (value >> 32) as u32)
+            };
+            return;
+        }
+    };
+    call("set_segment_base", [seg, value, 0, 0, 0]);
+}
+
+/// `hlt` with events masked never wakes: Xen takes this vCPU ([`super::vcpu_id`]) down, as
+/// Linux's `xen_halt` does; otherwise block.
 pub extern "C" fn halt() {
     if *mask() != 0 {
-        call("vcpu_op", [vcpu::DOWN, 0, 0, 0, 0]);
+        call("vcpu_op", [vcpu::DOWN, super::vcpu_id().into(), 0, 0, 0]);
     } else {
         call("sched_op", [sched::BLOCK, 0, 0, 0, 0]);
     }
-}
-
-/// wbinvd under Xen PV: `mmuext_op(MMUEXT_FLUSH_CACHE)`.
-pub extern "C" fn wbinvd() {
-    mmuext(mmuext::FLUSH_CACHE, 0);
 }
 
 /// invlpg under Xen PV: `mmuext_op(MMUEXT_INVLPG_LOCAL)` on `addr`.
@@ -236,12 +339,13 @@ pub struct DescriptorTablePointer {
     pub base: u64,
 }
 
-/// `struct trap_info`.
+/// `struct trap_info` (`xen/include/public/arch-x86/xen.h`), 16 bytes.
 #[repr(C)]
 pub struct TrapInfo {
     /// Interrupt vector.
     pub vector: u8,
-    /// Privilege level allowed to raise the vector with `int` (the gate's DPL).
+    /// Bits 0-1: the privilege level allowed to raise the vector with `int` (the gate's DPL);
+    /// bit 2 ([`TI_IF`]): Xen masks events on entry, as an interrupt gate clears IF.
     pub flags: u8,
     /// Code segment selector of the handler.
     pub cs: u16,
@@ -249,7 +353,15 @@ pub struct TrapInfo {
     pub address: u64,
 }
 
-/// Converts the IDT's present gates to a `trap_info` table for `set_trap_table`, 32 at a time.
+/// `trap_info.flags` bit 2 (`TI_SET_IF`, `xen/include/public/arch-x86/xen.h`).
+pub const TI_IF: u8 = 1 << 2;
+/// IDT gate types (Intel SDM vol. 3A, "IDT Descriptors"; Linux `GATE_INTERRUPT`, `GATE_TRAP`).
+const GATE_INTERRUPT: u64 = 0xe;
+const GATE_TRAP: u64 = 0xf;
+
+/// Converts the IDT's present interrupt and trap gates to a `trap_info` table for
+/// `set_trap_table`, 32 at a time, as Linux's `cvt_gate_to_trap`: flags = the gate's DPL, plus
+/// [`TI_IF`] for an interrupt gate ("interrupt gates clear IF"); other gate types are skipped.
 ///
 /// # Safety
 /// `ptr` is `lidt`'s operand: it points at a valid IDT of `limit + 1` bytes.
@@ -269,14 +381,16 @@ pub unsafe extern "C" fn load_idt(ptr: *const DescriptorTablePointer) {
         let gate =
             unsafe { core::ptr::read_unaligned((base as usize + v * 16) as *const [u64; 2]) };
         let (lo, hi) = (gate[0], gate[1]);
-        if lo & 1 << 47 == 0 {
+        let kind = lo >> 40 & 0xf;
+        if lo & 1 << 47 == 0 || (kind != GATE_INTERRUPT && kind != GATE_TRAP) {
             continue;
         }
         let address = (lo & 0xffff) | (lo >> 32 & 0xffff_0000) | (hi & 0xffff_ffff) << 32;
         let dpl = (lo >> 45 & 3) as u8;
+        let masks = if kind == GATE_INTERRUPT { TI_IF } else { 0 };
         table[filled] = TrapInfo {
             vector: v as u8,
-            flags: dpl,
+            flags: dpl | masks,
             cs: (lo >> 16) as u16,
             address,
         };
