@@ -479,6 +479,74 @@ fn main() {
         before.len()
     );
     assert_eq!(restored, before.len());
+    drop(_hv);
+    three_hypervisors();
+}
+
+/// Section 10: the same kernel hooks on each hypervisor the test hypervisor can play, found by
+/// CPUID the way Linux finds them, patched for it, and counted on its side of the ABI.
+fn three_hypervisors() {
+    use pv_runtime::hv::Personality;
+    println!("
+== 10. one binary, three hypervisors: detected from CPUID, patched, counted");
+    println!(
+        "  {:<8} {:<14} {:>8} {:>9} {:>10}  what the hypervisor saw",
+        "plays", "detected", "patched", "switched", "hypercalls"
+    );
+    for p in [Personality::Xen, Personality::Kvm, Personality::HyperV] {
+        let _hv = Hypervisor::install_as(p).expect("test hypervisor");
+        let found = pv_runtime::detect_with(pv_runtime::hv::cpuid);
+        // In userland only `vmcall` traps on this kind of machine; a kernel applies
+        // `detect()` as it is, and gets `vmmcall` on AMD.
+        let target = match found {
+            Target::Hypervisor(g) if g.hypervisor == pv_runtime::Hypervisor::Kvm => {
+                Target::kvm(pv_runtime::Vendor::Intel)
+            }
+            other => other,
+        };
+        let mut patcher = Patcher::new();
+        let mut image = Live::new(RemapWriter::new());
+        // SAFETY: the tour runs one thread, and no site runs while it patches.
+        let report = unsafe { patcher.apply(&mut image, target) }.expect("apply");
+        assert_eq!(report.refused_total, 0, "{report}");
+        pv_runtime::hv::reset();
+        if p == Personality::HyperV {
+            // SAFETY: the test hypervisor emulates Hyper-V's MSRs.
+            unsafe { pv_runtime::hyperv::enable() };
+        }
+        pvx::yield_to(1);
+        pvx::spin_wait_notify(100);
+        pvx::kick_cpu(1);
+        // SAFETY: patched for a hypervisor that implements them (or nothing to do).
+        unsafe { pvx::send_ipi(1, 0xf2) };
+        let s = pv_runtime::hv::state();
+        let calls = s.total_calls() + s.kvm_total + s.hyperv_total;
+        let saw = match p {
+            Personality::Xen => format!("sched_op(yield) x{}", s.yields),
+            Personality::Kvm => s
+                .kvm_calls
+                .iter()
+                .map(|c| format!("KVM_HC {}", c.nr))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Personality::HyperV => s
+                .hyperv_calls
+                .iter()
+                .map(|c| format!("call code {:#x}", c.control & 0xffff))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        println!(
+            "  {:<8} {:<14} {:>8} {:>9} {:>10}  {saw}",
+            format!("{p:?}"),
+            report.target(),
+            report.total().patched,
+            report.slots_switched,
+            calls
+        );
+        // SAFETY: as for apply.
+        unsafe { patcher.revert(&mut image) }.expect("revert");
+    }
 }
 
 fn pv_abi_name(nr: u32) -> &'static str {
