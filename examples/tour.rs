@@ -487,8 +487,7 @@ fn main() {
 /// CPUID the way Linux finds them, patched for it, and counted on its side of the ABI.
 fn three_hypervisors() {
     use pv_runtime::hv::Personality;
-    println!("
-== 10. one binary, three hypervisors: detected from CPUID, patched, counted");
+    println!("\n== 10. one binary, three hypervisors: detected from CPUID, patched, counted");
     println!(
         "  {:<8} {:<14} {:>8} {:>9} {:>10}  what the hypervisor saw",
         "plays", "detected", "patched", "switched", "hypercalls"
