@@ -21,14 +21,13 @@
 
 mod emulate;
 mod regs;
-mod store;
 
 pub use emulate::{Trap, interrupt_next};
+use pv_runtime::store::{Log, Table};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use store::{Log, Table};
 
 /// The virtual CPU the monitor emulates privileged instructions against: a copy, built by
 /// [`state`] from the lock-free storage the handler updates.

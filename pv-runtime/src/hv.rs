@@ -38,12 +38,11 @@ use std::vec::Vec;
 mod cpu;
 mod hyperv;
 mod kvm;
-mod store;
 pub mod xen;
 
+use crate::store::Table;
 pub use hyperv::HypervCall;
 pub use kvm::KvmCall;
-use store::Table;
 pub use xen::raw_hypercall;
 
 /// Virtual CPUs every personality has, numbered 0.. (Xen vCPU ids, KVM APIC ids, Hyper-V VP

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod probe;
 pub mod report;
 pub mod site;
+pub mod store;
 pub mod writer;
 pub mod xen;
 

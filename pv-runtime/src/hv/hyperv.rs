@@ -14,8 +14,8 @@
 //! expects preserved (rbx, rsi, rdi, rbp, r12–r15, the SSE state); rcx, rdx, r8–r11 and the
 //! flags may change.
 
-use super::store::{Log, Records};
 use super::{State, bump, load, msr_written, read, set, write};
+use crate::store::{Log, Records};
 use crate::writer::{RemapError, RemapWriter, TextWriter};
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 

@@ -5,8 +5,8 @@
 //! A hypercall is `vmcall` (0f 01 c1) or `vmmcall` (0f 01 d9): nr in rax, arguments in rbx, rcx,
 //! rdx, rsi, result in rax, no other register changed; the trapped instruction is skipped.
 
-use super::store::Records;
 use super::{State, VCPUS, bump, load, msr_written, set, write};
+use crate::store::Records;
 use core::sync::atomic::AtomicU64;
 
 /// `KVM_HC_*` (`include/uapi/linux/kvm_para.h`).

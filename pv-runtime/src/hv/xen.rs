@@ -3,11 +3,11 @@
 //! definition. Nothing here comes from the guest side (`pv_abi::xen`, [`crate::xen`]); the
 //! structures are public so that a layout test can hold both sides against Xen's numbers.
 
-use super::store::{Log, Table};
 use super::{
     CACHE_FLUSHES, State, VCPUS, bump, canonical, copy_guest, interrupt, keep, load, msr_written,
     read, read_into, set, write,
 };
+use crate::store::{Log, Table};
 use crate::writer::{RemapError, RemapWriter, TextWriter};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
