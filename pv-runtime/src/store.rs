@@ -49,7 +49,6 @@ impl<const N: usize> Log<N> {
     }
 
     /// Empties it (not while a handler may write).
-
     pub fn clear(&self) {
         self.len.store(0, Ordering::Release);
     }
@@ -121,7 +120,6 @@ impl<const N: usize> Table<N> {
     }
 
     /// Empties it (not while a handler may write).
-
     pub fn clear(&self) {
         for (k, v) in self.keys.iter().zip(&self.values) {
             v.store(0, Ordering::Release);
@@ -177,7 +175,6 @@ impl<const N: usize, const W: usize> Records<N, W> {
     }
 
     /// Empties it (not while a handler may write).
-
     pub fn clear(&self) {
         for r in &self.ready {
             r.store(0, Ordering::Release);
