@@ -11,6 +11,12 @@ pub struct Log<const N: usize> {
     len: AtomicUsize,
 }
 
+impl<const N: usize> Default for Log<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> Log<N> {
     /// An empty one.
     pub const fn new() -> Self {
@@ -60,6 +66,12 @@ pub struct Table<const N: usize> {
     /// Key + 1 per slot; 0 is a free slot.
     keys: [AtomicU64; N],
     values: [AtomicU64; N],
+}
+
+impl<const N: usize> Default for Table<N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<const N: usize> Table<N> {
@@ -134,6 +146,12 @@ pub struct Records<const N: usize, const W: usize> {
     words: [[AtomicU64; W]; N],
     ready: [AtomicU64; N],
     len: AtomicUsize,
+}
+
+impl<const N: usize, const W: usize> Default for Records<N, W> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<const N: usize, const W: usize> Records<N, W> {
