@@ -344,6 +344,34 @@ fn linux_form_site_is_linuxs_paravirt_br_through_a_function_descriptor() {
 }
 
 #[test]
+fn a_linux_form_function_descriptor_must_name_code() {
+    use pv_runtime::abi::ia64::asm::desc;
+    use pv_runtime::engine::PlanError;
+    use pv_runtime::site::Field;
+    let (_dir, mut elf) = catalogue("fdesc");
+    let name = "get_cpuid_indirect_linux";
+    let at = sym(&elf, &format!("pv_desc_{name}"));
+    let fdesc = sym(&elf, &format!("pv_fdesc_native_{name}"));
+    // The descriptor's entry bent onto data (the function descriptor itself).
+    let entry = elf.poke(fdesc, &fdesc.to_le_bytes()).unwrap();
+    assert_eq!(
+        descriptor(&elf, at),
+        Err(PlanError::Outside(Field::Routine))
+    );
+    elf.poke(fdesc, &entry).unwrap();
+    assert!(descriptor(&elf, at).unwrap().fdesc);
+    // A form byte of no form.
+    elf.poke(at + desc::FORM as u64, &[2]).unwrap();
+    assert_eq!(descriptor(&elf, at), Err(PlanError::Descriptor("form")));
+    // The seed's form: its routines would be the function descriptors, which are not code.
+    elf.poke(at + desc::FORM as u64, &[0]).unwrap();
+    assert_eq!(
+        descriptor(&elf, at),
+        Err(PlanError::Outside(Field::Routine))
+    );
+}
+
+#[test]
 fn a_tampered_bundle_is_refused_and_left_alone() {
     let (_dir, mut elf) = catalogue("tamper");
     let site = sym(&elf, "pv_site_get_cpuid_direct");
