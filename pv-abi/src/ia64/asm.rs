@@ -335,7 +335,7 @@ impl Decl<'_> {
     }
 }
 
-/// Bundles of [`linux_stub`].
+/// Bundles of option 3 in Linux's form ([`Form::Linux`]): Linux's `__PARAVIRT_BR`.
 pub const LINUX_STUB_BUNDLES: usize = 5;
 
 /// Option 3 in Linux's form: `__PARAVIRT_BR` of arch/ia64/include/asm/paravirt_privop.h (2009),
