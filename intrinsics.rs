@@ -557,9 +557,10 @@ pub mod ia64 {
     /// `get_cpuid`, option 3 in the seed's form: `br.call b0 = b1` through the slot.
     pub fn get_cpuid_indirect(index: u64) -> u64;
 
-    #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r17, b6, b7],
+    #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r3, r16, r17, b6, b7],
         native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
-    /// `get_cpuid`, option 3 in Linux's form: `br.cond b7`, return in b6, b0 kept.
+    /// `get_cpuid`, option 3 in Linux's form: Linux's `__PARAVIRT_BR`, through a function
+    /// descriptor with gp switched, `br.cond b7`, return in b6, b0 kept.
     pub fn get_cpuid_indirect_linux(index: u64) -> u64;
 
     #[pv_intrinsic(binding = indirect_call, arch = ia64, reg = "r8", native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]

@@ -134,20 +134,8 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
             vec![format!("br.call.sptk.many b0={:#x}", sym(elf, &routine))]
         }
         (_, Binding::IndirectBranch) if d.linux_form() => {
-            let mut v = vec![
-                resolve(elf, &format!("movl r2={slot}")),
-                "ld8 r2=[r2]".into(),
-                "mov b7=r2".into(),
-            ];
-            v.extend(
-                [
-                    "mov r17=ip",
-                    "adds r17=64,r17",
-                    "mov b6=r17",
-                    "br.cond.sptk.many b7",
-                ]
-                .map(String::from),
-            );
+            let mut v = vec![resolve(elf, &format!("movl r2={slot}"))];
+            v.extend(LINUX_STUB.map(String::from));
             v
         }
         (_, Binding::IndirectBranch) => {
@@ -161,6 +149,21 @@ fn intended(elf: &Elf, d: &Decl, target: Target) -> Vec<String> {
         (body, binding) => panic!("{}: no plan for {binding:?} with body {body:?}", d.name),
     }
 }
+
+/// Linux's `__PARAVIRT_BR` (arch/ia64/include/asm/paravirt_privop.h) after `movl r2 = slot`, as
+/// source text, one instruction a line.
+const LINUX_STUB: [&str; 10] = [
+    "ld8 r2=[r2]",
+    "mov r17=ip",
+    "mov r16=gp",
+    "ld8 r3=[r2],8",
+    "adds r17=48,r17",
+    "mov b7=r3",
+    "ld8 gp=[r2]",
+    "mov b6=r17",
+    "br.cond.sptk.few b7",
+    "mov gp=r16",
+];
 
 /// The 14 operations of Linux's ia64 pv_cpu_ops (getreg/setreg as their registers), and the
 /// seed's get_cpuid in every binding.
@@ -273,6 +276,98 @@ fn catalogue_patched_native_and_xen_as_objdump_reads_it() {
     assert!(
         elf.bytes() == &original[..],
         "revert restores every byte of the image"
+    );
+}
+
+/// objdump's lines for the site `name` of `dump`: template (if the line starts a bundle),
+/// instruction, and whether a stop follows it.
+fn bundle_lines(dump: &str, name: &str) -> Vec<(Option<String>, String, bool)> {
+    let head = format!("<{name}>:");
+    dump.lines()
+        .skip_while(|l| !l.ends_with(&head))
+        .skip(1)
+        .take_while(|l| !l.is_empty() && !l.ends_with(">:"))
+        .filter_map(|l| l.splitn(3, '\t').nth(2))
+        .map(|text| {
+            let text = text.trim();
+            let template = text
+                .strip_prefix('[')
+                .and_then(|t| t.split_once(']'))
+                .map(|(t, _)| t.to_string());
+            let stop = text.trim_end().ends_with(";;");
+            (template, normalize(text), stop)
+        })
+        .collect()
+}
+
+#[test]
+fn linux_form_site_is_linuxs_paravirt_br_through_a_function_descriptor() {
+    let (dir, elf) = catalogue("linuxform");
+    let name = "get_cpuid_indirect_linux";
+    let d = decls().iter().find(|d| d.name == name).unwrap();
+    assert_eq!(d.site_size(), 80, "5 bundles");
+    let slot = sym(&elf, &format!("pv_slot_{name}"));
+    let dump = objdump(&dir.join("catalogue.elf"));
+    let got = bundle_lines(&dump, &format!("pv_site_{name}"));
+    // Templates, slot order and stops as Linux packs them: {.mlx ;;} {.mii ;;} {.mi;;i}
+    // {.mib} {.mii ;;}; `1f-1b` = 48, the bundle after the branch.
+    let template = |t: &str| Some(t.to_string());
+    let want: Vec<(Option<String>, String, bool)> = vec![
+        (template("MLX"), "nop.m 0x0".into(), false),
+        (None, format!("movl r2={slot:#x}"), true),
+        (template("MII"), "ld8 r2=[r2]".into(), false),
+        (None, "mov r17=ip".into(), false),
+        (None, "mov r16=r1".into(), true),
+        (template("MII"), "ld8 r3=[r2],8".into(), false),
+        (None, "adds r17=48,r17".into(), true),
+        (None, "mov b7=r3".into(), false),
+        (template("MIB"), "ld8 r1=[r2]".into(), false),
+        (None, "mov b6=r17".into(), false),
+        (None, "br.few b7".into(), false),
+        (template("MII"), "mov r1=r16".into(), false),
+        (None, "nop.i 0x0".into(), false),
+        (None, "nop.i 0x0".into(), true),
+    ];
+    assert_eq!(got, want, "pv_site_{name} as objdump reads it:\n{dump}");
+    // The slot holds the address of a function descriptor {entry, gp} in .data; the descriptor
+    // block names the same, and the engine reads it so.
+    let fdesc = sym(&elf, &format!("pv_fdesc_native_{name}"));
+    let word = |at: u64| u64::from_le_bytes(elf.read(at, 8).unwrap().try_into().unwrap());
+    assert_eq!(word(slot), fdesc);
+    assert_eq!(word(fdesc), sym(&elf, &format!("pv_native_{name}")));
+    assert_eq!(word(fdesc + 8), sym(&elf, "__gp"));
+    let xen = sym(&elf, &format!("pv_fdesc_xen_{name}"));
+    assert_eq!(word(xen), sym(&elf, &format!("pv_xen_{name}")));
+    let desc = descriptor(&elf, sym(&elf, &format!("pv_desc_{name}"))).unwrap();
+    assert!(desc.fdesc);
+    assert_eq!((desc.native, desc.routines[0]), (fdesc, xen));
+}
+
+#[test]
+fn a_linux_form_function_descriptor_must_name_code() {
+    use pv_runtime::abi::ia64::asm::desc;
+    use pv_runtime::engine::PlanError;
+    use pv_runtime::site::Field;
+    let (_dir, mut elf) = catalogue("fdesc");
+    let name = "get_cpuid_indirect_linux";
+    let at = sym(&elf, &format!("pv_desc_{name}"));
+    let fdesc = sym(&elf, &format!("pv_fdesc_native_{name}"));
+    // The descriptor's entry bent onto data (the function descriptor itself).
+    let entry = elf.poke(fdesc, &fdesc.to_le_bytes()).unwrap();
+    assert_eq!(
+        descriptor(&elf, at),
+        Err(PlanError::Outside(Field::Routine))
+    );
+    elf.poke(fdesc, &entry).unwrap();
+    assert!(descriptor(&elf, at).unwrap().fdesc);
+    // A form byte of no form.
+    elf.poke(at + desc::FORM as u64, &[2]).unwrap();
+    assert_eq!(descriptor(&elf, at), Err(PlanError::Descriptor("form")));
+    // The seed's form: its routines would be the function descriptors, which are not code.
+    elf.poke(at + desc::FORM as u64, &[0]).unwrap();
+    assert_eq!(
+        descriptor(&elf, at),
+        Err(PlanError::Outside(Field::Routine))
     );
 }
 

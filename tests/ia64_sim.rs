@@ -415,7 +415,11 @@ fn call<P: Model>(
     }
     m.cpu.ar[usize::from(pv_ia64_sim::cpu::AR_PFS)] =
         frame.bits() | canary(Reg::Ar(64), round) & !((1 << 52) - 1) & !(3 << 62);
-    m.cpu.set_gr(1, image.gp.unwrap_or(0)).unwrap();
+    // Linux's form switches gp to the callee's and back: its caller's gp stays a canary,
+    // which the site must give back (its routines get `__gp` from their function descriptor).
+    if !d.linux_form() {
+        m.cpu.set_gr(1, image.gp.unwrap_or(0)).unwrap();
+    }
     for (n, v) in case.inputs {
         m.cpu.set_gr(*n, *v).unwrap();
     }
@@ -647,6 +651,84 @@ fn hypercall_arguments_reach_xen_where_xen_reads_them() {
         "Xen's clobbers leak out of the contract: {changed:?}"
     );
     assert_eq!(m.cpu.gr(8), Ok(0), "the hypercall's result in r8");
+}
+
+/// Option 3 in Linux's form whose native routine copies gp into r8: what gp the routine runs
+/// with.
+fn gp_probe() -> Decl<'static> {
+    use pv_runtime::abi::ia64::asm::{Form, XenBody};
+    Decl {
+        name: "gp_probe",
+        module: "test",
+        binding: Binding::IndirectBranch,
+        form: Form::Linux,
+        args: &[],
+        carrier: Some(8),
+        clobbers: Decl::implicit_mask(Binding::IndirectBranch, Form::Linux),
+        native: "mov r8=r1",
+        xen: XenBody::Native,
+    }
+}
+
+#[test]
+fn linux_form_switches_gp_to_the_callees_and_back() {
+    use common::ia64::{assemble, link};
+    let dir = scratch("sim-gp");
+    let mut text = String::new();
+    // A second declaration's site follows the first's, so that the first site's end (where
+    // the run stops) is not its routine's entry, which the linker would place there.
+    let second = Decl {
+        name: "second",
+        ..gp_probe()
+    };
+    pv_runtime::abi::ia64::file::write(&mut text, &[gp_probe(), second]).unwrap();
+    let image = Image::load(&link(&dir, &assemble(&dir, "gp", &text))).unwrap();
+    let d = gp_probe();
+    assert_eq!(d.site_size(), 80, "Linux's __PARAVIRT_BR: 5 bundles");
+    let site = image.symbol("pv_site_gp_probe").unwrap();
+    let fdesc = image.symbol("pv_fdesc_native_gp_probe").unwrap();
+    let gp = image.gp.unwrap();
+    // The descriptor's gp, then one the test writes: the routine runs with whichever it holds.
+    for callee_gp in [gp, 0x6000_0000_0000_1230] {
+        let mut m = Machine::new(image.mem.clone(), Bare::default());
+        m.mem.write(fdesc + 8, 8, callee_gp);
+        m.cpu.alloc(8, 4).unwrap();
+        for (r, _) in m.cpu.snapshot() {
+            m.cpu.set(r, canary(r, 0)).unwrap();
+        }
+        let before = m.cpu.snapshot();
+        m.run(site, site + d.site_size() as u64, LIMIT).unwrap();
+        assert_eq!(
+            m.cpu.gr(8),
+            Ok(callee_gp),
+            "the routine runs with the callee's gp"
+        );
+        assert_eq!(
+            m.cpu.gr(1),
+            Ok(canary(Reg::Gr(1), 0)),
+            "the caller's gp restored"
+        );
+        assert_eq!(m.cpu.gr(16), Ok(canary(Reg::Gr(1), 0)), "r16 held it");
+        let changed: Vec<Reg> = before
+            .iter()
+            .zip(m.cpu.snapshot())
+            .filter(|(b, a)| b.1 != a.1)
+            .map(|(b, _)| b.0)
+            .collect();
+        let mut want = ["r2", "r3", "r8", "r16", "r17", "b6", "b7"].map(|r| r.parse().unwrap());
+        want.sort();
+        let mut changed = changed;
+        changed.sort();
+        assert_eq!(
+            changed, want,
+            "exactly Linux's clobbers and the result; b0, ar.pfs kept"
+        );
+        assert_eq!(
+            m.bundles,
+            5 + 2,
+            "the stub's five bundles and the routine's two"
+        );
+    }
 }
 
 #[test]

@@ -216,11 +216,13 @@ impl<P: Platform> Machine<P> {
             Op::MovFromBr(r1, b) => (vec![B(b)], vec![G(r1)]),
             Op::MovToBr(b, r2) => (vec![G(r2)], vec![B(b)]),
             Op::MovToPr(r2, _) => (vec![G(r2)], (1..64).map(P).collect()),
-            Op::Br(kind, to, _) => {
-                let mut r = match to {
-                    Target::Br(b) => vec![B(b)],
-                    Target::Rel(_) => vec![],
-                };
+            Op::Br(kind, ..) => {
+                // A branch may read a branch register a mov to BR of its own group wrote: the
+                // manual's resource tables give that RAW dependency on BR% the semantics
+                // `impliedF` (vol. 3, ch. 5), and GNU as in explicit mode accepts it for br.cond,
+                // br.call and br.ret alike (while refusing `mov r=b` there). Linux's
+                // `__PARAVIRT_BR` relies on it: `mov b7=r3` then `br.cond b7` in one group.
+                let mut r = vec![];
                 let w = match kind {
                     Kind::Call(b1) => vec![B(b1), A(AR_PFS)],
                     Kind::Ret => {

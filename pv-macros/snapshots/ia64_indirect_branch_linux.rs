@@ -1,4 +1,4 @@
-// #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r17, b6, b7], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
+// #[pv_intrinsic(binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r3, r16, r17, b6, b7], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid))]
 // pub fn get_cpuid(index: u64) -> u64;
 
 #[doc(hidden)]
@@ -17,7 +17,7 @@ mod __pv_ia64_get_cpuid {
         form: ::pv_runtime::arch::ia64::Form::Linux,
         args: &[8u8],
         carrier: ::core::option::Option::Some(8u8),
-        clobbers: 0xc000020004,
+        clobbers: 0xc00003000c,
         native: "mov r8=cpuid[r8]",
         xen: ::pv_runtime::arch::ia64::XenBody::Hyperprivop(20u32),
     };
@@ -38,13 +38,11 @@ mod __pv_ia64_get_cpuid {
         unsafe {
             ::core::arch::asm!(
                 "\t.serialize.data", "\t.serialize.instruction", "772:", "{{ .mlx",
-                "\tnop.m 0", "\tmovl r2={slot} ;;", "}}", "{{ .mmi", "\tld8 r2=[r2] ;;",
-                "\tnop.m 0", "\tnop.i 0 ;;", "}}", "{{ .mii", "\tnop.m 0",
-                "\tmov b7=r2 ;;", "\tnop.i 0 ;;", "}}", "{{ .mii", "\tnop.m 0",
-                "\tmov r17=ip ;;", "\tnop.i 0 ;;", "}}", "{{ .mmi",
-                "\tadds r17=64,r17 ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}", "{{ .mii",
-                "\tnop.m 0", "\tmov b6=r17 ;;", "\tnop.i 0 ;;", "}}", "{{ .mib",
-                "\tnop.m 0", "\tnop.i 0", "\tbr.cond.sptk.many b7 ;;", "}}",
+                "\tnop.m 0", "\tmovl r2={slot} ;;", "}}", "1:", "{{ .mii",
+                "\tld8 r2=[r2]", "\tmov r17=ip", "\tmov r16=gp ;;", "}}", "{{ .mii",
+                "\tld8 r3=[r2],8", "\tadds r17=1f-1b,r17 ;;", "\tmov b7=r3", "}}",
+                "{{ .mib", "\tld8 gp=[r2]", "\tmov b6=r17", "\tbr.cond.sptk.few b7",
+                "}}", "1:", "{{ .mii", "\tmov gp=r16", "\tnop.i 0", "\tnop.i 0 ;;", "}}",
                 ".pushsection pv_repl,\"aR\"", "\t.align 16", "775:",
                 "\t.serialize.data", "\t.serialize.instruction", "{{ .mmi",
                 "\tmov r8=cpuid[r8] ;;", "\tnop.m 0", "\tnop.i 0 ;;", "}}",
@@ -55,10 +53,10 @@ mod __pv_ia64_get_cpuid {
                 "\tdata8 {uses}, {defs}, {clobbers}", ".popsection", desc = sym
                 __PV_DECL, slot = sym __PV_SLOT, magic = const 0x7670u16, version = const
                 1u8, flags = const 14u8, arch = const 2u8, binding = const 3u8, len =
-                const 112u8, repl_len = const 16u8, uses = const 0x100u64, defs = const
-                0x100u64, clobbers = const 0xc000020004u64, inout("r8")
+                const 80u8, repl_len = const 16u8, uses = const 0x100u64, defs = const
+                0x100u64, clobbers = const 0xc00003000cu64, inout("r8")
                 ::pv_runtime::__private::Reg::to_reg(index) => __pv_ret, out("r2") _,
-                out("r17") _, out("b6") _, out("b7") _
+                out("r3") _, out("r16") _, out("r17") _, out("b6") _, out("b7") _
             )
         };
         <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)

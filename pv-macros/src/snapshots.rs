@@ -53,7 +53,7 @@ const CASES: [(&str, &str, &str); 11] = [
     ),
     (
         "ia64_indirect_branch_linux",
-        r#"binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r17, b6, b7], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid)"#,
+        r#"binding = indirect_branch, form = linux, reg = "r8", clobber = [r2, r3, r16, r17, b6, b7], native = "mov r8=cpuid[r8]", xen = hyperprivop(get_cpuid)"#,
         "pub fn get_cpuid(index: u64) -> u64;",
     ),
     (

@@ -46,9 +46,11 @@ pub enum Form {
     /// The seed's: load the slot into r2, `mov b1 = r2`, `br.call b0 = b1`. Clobbers r2, b0,
     /// b1 and (through `br.call`) ar.pfs; its routines may make C calls.
     Seed,
-    /// Linux's final choice: `mov b7 = r2`, return address in b6, `br.cond b7`. Keeps b0 and
-    /// ar.pfs (no new register frame), clobbers r2, r17, b6, b7; its routines end with
-    /// `br.cond b6` and cannot call C (they have no frame of their own). Recommended.
+    /// Linux's `__PARAVIRT_BR`, 5 bundles: the slot holds a function descriptor, the stub
+    /// switches gp to the callee's (keeping the caller's in r16) and back, branches with
+    /// `br.cond b7` and gets control back through b6. Keeps b0 and ar.pfs (no new register
+    /// frame), clobbers r2, r3, r16, r17, b6, b7; its routines end with `br.cond b6` and cannot
+    /// call C (they have no frame of their own). Recommended.
     Linux,
 }
 
@@ -80,9 +82,10 @@ pub struct Decl<'a> {
 /// `pv_intrinsics` section (the `desc` field of its records points at it). Addresses are
 /// absolute: ia64 images are linked at a fixed address.
 pub mod desc {
-    /// Native routine entry (option 4: its C adapter's function descriptor).
+    /// Native routine entry (option 4: its C adapter's function descriptor; option 3 in Linux's
+    /// form: the routine's function descriptor, as its slot holds it).
     pub const NATIVE: usize = 0;
-    /// Xen routine entry (option 4: function descriptor).
+    /// Xen routine entry (option 4 and option 3 in Linux's form: function descriptor).
     pub const XEN: usize = 8;
     /// The ops slot.
     pub const SLOT: usize = 16;
@@ -94,8 +97,11 @@ pub mod desc {
     pub const XEN_KIND: usize = 36;
     /// Address of the NUL-terminated name.
     pub const NAME: usize = 40;
-    /// The binding (RFC option number), one byte, then padding.
+    /// The binding (RFC option number), one byte.
     pub const BINDING: usize = 48;
+    /// 1 for option 3 in Linux's form, whose NATIVE and XEN name function descriptors
+    /// `{entry, gp}`, else 0; one byte, then padding.
+    pub const FORM: usize = 49;
     /// Size of one block.
     pub const SIZE: usize = 56;
 }
@@ -226,7 +232,7 @@ impl Decl<'_> {
         match self.binding {
             Binding::InlinePatch => size(self.native).max(self.xen_size().unwrap_or(0)).max(16),
             Binding::DirectBranch => 16,
-            Binding::IndirectBranch if self.linux_form() => 7 * 16,
+            Binding::IndirectBranch if self.linux_form() => LINUX_STUB_BUNDLES * 16,
             Binding::IndirectBranch => 4 * 16,
             Binding::IndirectCall => 0,
         }
@@ -258,26 +264,16 @@ impl Decl<'_> {
                 bundle(w, &concat("br.call.sptk.many b0=", s.native))?;
                 16
             }
+            Binding::IndirectBranch if self.linux_form() => {
+                linux_stub(w, s.slot)?;
+                LINUX_STUB_BUNDLES * 16
+            }
             Binding::IndirectBranch => {
                 bundle(w, &concat("movl r2=", s.slot))?;
                 bundle(w, "ld8 r2=[r2]")?;
-                if self.linux_form() {
-                    // Return to the bundle after `br.cond`: 4 bundles after `mov r17 = ip`.
-                    for insn in [
-                        "mov b7=r2",
-                        "mov r17=ip",
-                        "adds r17=64,r17",
-                        "mov b6=r17",
-                        "br.cond.sptk.many b7",
-                    ] {
-                        bundle(w, insn)?;
-                    }
-                    7 * 16
-                } else {
-                    bundle(w, "mov b1=r2")?;
-                    bundle(w, "br.call.sptk.many b0=b1")?;
-                    4 * 16
-                }
+                bundle(w, "mov b1=r2")?;
+                bundle(w, "br.call.sptk.many b0=b1")?;
+                4 * 16
             }
             Binding::IndirectCall => return Ok(()),
         };
@@ -337,6 +333,28 @@ impl Decl<'_> {
             .filter_map(|r| super::reg(r).and_then(|r| r.bit))
             .fold(0, |m, b| m | 1 << b)
     }
+}
+
+/// Bundles of option 3 in Linux's form ([`Form::Linux`]): Linux's `__PARAVIRT_BR`.
+pub const LINUX_STUB_BUNDLES: usize = 5;
+
+/// Option 3 in Linux's form: `__PARAVIRT_BR` of arch/ia64/include/asm/paravirt_privop.h (2009),
+/// bundle for bundle, hand-packed as Linux has it rather than one instruction per
+/// bundle. The slot holds the address of a function descriptor `{entry, gp}`; the stub loads
+/// it, keeps the caller's gp in r16, branches with `br.cond` (no new frame: b0 and ar.pfs are
+/// kept) to the entry with the callee's gp, the return address (`1f`, 3 bundles after the
+/// `mov r17 = ip` bundle `1b`) in b6, and restores gp when the routine returns there. A
+/// numeric label is local to the site in `asm!` and in a `.S` file alike.
+fn linux_stub(w: &mut impl Write, slot: &str) -> fmt::Result {
+    writeln!(w, "{{ .mlx\n\tnop.m 0\n\tmovl r2={slot} ;;\n}}")?;
+    w.write_str(concat!(
+        "1:\n",
+        "{ .mii\n\tld8 r2=[r2]\n\tmov r17=ip\n\tmov r16=gp ;;\n}\n",
+        "{ .mii\n\tld8 r3=[r2],8\n\tadds r17=1f-1b,r17 ;;\n\tmov b7=r3\n}\n",
+        "{ .mib\n\tld8 gp=[r2]\n\tmov b6=r17\n\tbr.cond.sptk.few b7\n}\n",
+        "1:\n",
+        "{ .mii\n\tmov gp=r16\n\tnop.i 0\n\tnop.i 0 ;;\n}\n",
+    ))
 }
 
 /// The symbols a site's text defines and refers to. Labels come as (definition, reference):

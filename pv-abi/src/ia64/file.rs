@@ -124,6 +124,27 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
     writeln!(w, ".popsection")?;
     writeln!(
         w,
+        "\n// Function descriptors {{entry, gp}} of option 3's routines in Linux's form: its slots hold their addresses."
+    )?;
+    for (i, d) in decls.iter().enumerate().filter(|(_, d)| d.linux_form()) {
+        let st = stem(decls, i);
+        writeln!(
+            w,
+            "{}:\tdata8 {}, __gp",
+            sym("pv_fdesc_native_", &st),
+            sym("pv_native_", &st)
+        )?;
+        if !matches!(d.xen, XenBody::Native) {
+            writeln!(
+                w,
+                "{}:\tdata8 {}, __gp",
+                sym("pv_fdesc_xen_", &st),
+                sym("pv_xen_", &st)
+            )?;
+        }
+    }
+    writeln!(
+        w,
         ".pushsection {},\"aw\"",
         crate::record::INTRINSICS_SECTION
     )?;
@@ -154,13 +175,17 @@ pub fn write(w: &mut impl Write, decls: &[Decl]) -> fmt::Result {
     Ok(())
 }
 
-/// The routine a slot or descriptor names: an entry for options 1-3, the function descriptor
-/// of the C adapter for option 4.
+/// The routine a slot or descriptor names: an entry for options 1-3 in the seed's form, the
+/// function descriptor of the routine for option 3 in Linux's form (emitted by [`write`] in
+/// `.data`, as Linux's `pv_cpu_ops` members are C function pointers), the linker's function
+/// descriptor of the C adapter for option 4.
 fn entry(d: &Decl, st: &Stem, xen: bool) -> super::asm::Buf {
     let runs_native = !xen || matches!(d.xen, XenBody::Native);
     let routine = match (d.binding, runs_native) {
         (Binding::IndirectCall, true) => sym("pv_native_c_", st),
         (Binding::IndirectCall, false) => sym("pv_xen_c_", st),
+        (_, true) if d.linux_form() => sym("pv_fdesc_native_", st),
+        (_, false) if d.linux_form() => sym("pv_fdesc_xen_", st),
         (_, true) => sym("pv_native_", st),
         (_, false) => sym("pv_xen_", st),
     };
@@ -419,7 +444,12 @@ fn descriptor(w: &mut impl Write, d: &Decl, st: &Stem) -> fmt::Result {
     let len = if body { d.xen_size().unwrap_or(0) } else { 0 };
     writeln!(w, "\tdata4 {len}, {}", d.xen_kind() as u8)?;
     writeln!(w, "\tdata8 {}", sym("pv_name_", st))?;
-    writeln!(w, "\tdata1 {}, 0, 0, 0, 0, 0, 0, 0", d.binding as u8)?;
+    writeln!(
+        w,
+        "\tdata1 {}, {}, 0, 0, 0, 0, 0, 0",
+        d.binding as u8,
+        d.linux_form() as u8
+    )?;
     debug_assert_eq!(desc::SIZE, 56);
     Ok(())
 }

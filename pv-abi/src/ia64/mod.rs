@@ -331,12 +331,14 @@ pub const BINDINGS: [crate::BindingAbi; 4] = {
     ]
 };
 
-/// Option 3 in Linux's form (see [`asm::Form::Linux`]): seven bundles that branch with
-/// `br.cond b7` and return through b6.
+/// Option 3 in Linux's form (see [`asm::Form::Linux`]): Linux's five bundles, which branch
+/// with `br.cond b7` and return through b6. Its clobbers are Linux's `PARAVIRT_REG_CLOBBERS`
+/// r2, r3, r16, r17 and `PARAVIRT_BR_CLOBBERS` b6, b7 (arch/ia64/include/asm/paravirt_privop.h);
+/// gp is switched and restored, so it is not one.
 pub const LINUX_FORM: crate::BindingAbi = crate::BindingAbi {
     binding: Binding::IndirectBranch,
-    own_clobbers: &["r2", "r17", "b6", "b7"],
-    own_reason: "option 3 in Linux's form loads the slot into r2, moves it to b7, computes the return address in r17 and b6",
+    own_clobbers: &["r2", "r3", "r16", "r17", "b6", "b7"],
+    own_reason: "option 3 in Linux's form loads the function descriptor's address into r2, its entry into r3 and b7, keeps gp in r16 and computes the return address in r17 and b6",
     implicit_clobbers: &[],
 };
 

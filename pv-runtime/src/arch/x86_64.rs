@@ -92,6 +92,7 @@ impl Codec for X86_64Codec {
             slot: pointer(offset_of!(Intrinsic, slot))?,
             kinds,
             xen_body: None,
+            fdesc: false,
         })
     }
 

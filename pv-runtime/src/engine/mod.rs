@@ -348,6 +348,11 @@ pub struct Descriptor {
     pub kinds: [BodyKind; 3],
     /// A copy of the Xen sequence the image holds (ia64), to place in sites.
     pub xen_body: Option<Span>,
+    /// Whether `native` and `routines` are addresses of function descriptors `{entry, gp}`
+    /// that sites reach through their slot (ia64 option 3 in Linux's form, whose slot holds a
+    /// function descriptor as Linux's `pv_cpu_ops` members do); the slot still holds exactly
+    /// one of them.
+    pub fdesc: bool,
 }
 
 impl Descriptor {
@@ -357,6 +362,16 @@ impl Descriptor {
             .read(self.name.start, self.name.len.min(64) as usize)
             .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or("?")
+    }
+
+    /// Where `routine` (`native` or one of `routines`) starts: itself, or the entry its
+    /// function descriptor names.
+    pub fn entry<I: Image + ?Sized>(&self, image: &I, routine: u64) -> Option<u64> {
+        if self.fdesc {
+            image.pointer(routine)
+        } else {
+            Some(routine)
+        }
     }
 }
 
@@ -441,11 +456,13 @@ fn checked_descriptor<C: Codec, I: Image + ?Sized>(
     {
         return Err(PlanError::Outside(Field::Name));
     }
-    // Routines that sites call must be code; option 4's are called as C functions (on ia64
-    // through function descriptors, which are data), so they must at least be in the image.
+    // Routines that sites call must be code, or function descriptors (data) whose entries are
+    // code; option 4's are called as C functions (on ia64 through function descriptors the
+    // linker made), so they must at least be in the image.
     let routine_ok = |r: u64| {
         if d.binding.has_site() {
-            image.is_text(r, 1)
+            let whole = !d.fdesc || image.read(r, 16).is_some();
+            whole && d.entry(image, r).is_some_and(|e| image.is_text(e, 1))
         } else {
             image.read(r, 1).is_some()
         }
@@ -511,8 +528,9 @@ fn site_parts<'i, 'c, C: Codec, I: Image + ?Sized>(
     }
     // The native routine is the native body followed by a return: a record whose descriptor
     // field names another intrinsic (one that agrees on binding and contract) is caught here.
-    if !image
-        .read(d.native, native.len())
+    if !d
+        .entry(image, d.native)
+        .and_then(|entry| image.read(entry, native.len()))
         .is_some_and(|routine| same(routine, native))
     {
         return Err(PlanError::Disagrees("native body"));

@@ -201,9 +201,11 @@ pub fn brl_call(ip: u64, b1: u8, target: u64) -> Option<(u64, u64)> {
     brl(ip, Some(b1), target)
 }
 
-/// `br.cond.sptk.many b2` (B4, indirect).
+/// `br.cond.sptk.few b2` (B4, indirect; `sptk` is 0 in its 2-bit whether field, `.few` a 0
+/// prefetch bit): the hints of Linux's `__PARAVIRT_BR` (arch/ia64/include/asm/paravirt_privop.h),
+/// the only indirect `br.cond` pv writes.
 pub const fn br_cond_indirect(b2: u8) -> u64 {
-    field(0x20, 27, 6) | field(b2 as u64, 13, 3) | SPTK_MANY
+    field(0x20, 27, 6) | field(b2 as u64, 13, 3)
 }
 
 /// `br.call.sptk.many b1 = b2` (B5, indirect; its `sptk` hint is 1 in a 3-bit field).
@@ -219,6 +221,21 @@ pub const fn mov_to_br(b1: u8, r2: u8) -> u64 {
 /// `ld8 r1 = [r3]` (M1).
 pub const fn ld8(r1: u8, r3: u8) -> u64 {
     major(4) | field(3, 30, 6) | field(r3 as u64, 20, 7) | field(r1 as u64, 6, 7)
+}
+
+/// `ld8 r1 = [r3], imm9` (M3: the address register post-incremented by a signed 9-bit
+/// immediate, s at bit 36, i at 27, imm7b at 13-19), if `imm` fits.
+pub fn ld8_inc(r1: u8, r3: u8, imm: i64) -> Option<u64> {
+    (-(1 << 8)..(1 << 8)).contains(&imm).then(|| {
+        let i = imm as u64;
+        major(5)
+            | field(i >> 8, 36, 1)
+            | field(3, 30, 6)
+            | field(i >> 7, 27, 1)
+            | field(r3 as u64, 20, 7)
+            | field(i, 13, 7)
+            | field(r1 as u64, 6, 7)
+    })
 }
 
 /// `mov r1 = ip` (I25).
@@ -279,7 +296,8 @@ pub enum Insn {
         /// `brl` (X unit) rather than `br`.
         long: bool,
     },
-    /// Indirect branch through `b2`; `call` holds the return branch register.
+    /// Indirect branch through `b2`; `call` holds the return branch register (`br.call` is
+    /// `.sptk.many`, `br.cond` `.sptk.few`).
     BranchIndirect {
         /// Return branch register for `br.call`, `None` for `br.cond`.
         call: Option<u8>,
@@ -306,6 +324,15 @@ pub enum Insn {
         r1: u8,
         /// Address register.
         r3: u8,
+    },
+    /// `ld8 r1 = [r3], imm`: post-incremented by a signed 9-bit immediate.
+    Ld8Inc {
+        /// Destination general register.
+        r1: u8,
+        /// Address register, incremented by `imm` after the load.
+        r3: u8,
+        /// Signed 9-bit increment.
+        imm: i64,
     },
     /// `mov r1 = ip`.
     MovFromIp {
@@ -349,6 +376,14 @@ fn decode_slot(unit: Unit, insn: u64, long: u64, ip: u64) -> Insn {
                 r3: get(insn, 20, 7) as u8,
             }
         }
+        (Unit::M, 5) if get(insn, 30, 6) == 3 && get(insn, 28, 2) == 0 => Insn::Ld8Inc {
+            r1,
+            r3: get(insn, 20, 7) as u8,
+            imm: sign_extend(
+                get(insn, 36, 1) << 8 | get(insn, 27, 1) << 7 | get(insn, 13, 7),
+                9,
+            ),
+        },
         (Unit::I | Unit::F, 0) if get(insn, 33, 3) == 0 && get(insn, 27, 6) == 1 => {
             Insn::Nop(unit, imm21)
         }
@@ -368,10 +403,19 @@ fn decode_slot(unit: Unit, insn: u64, long: u64, ip: u64) -> Insn {
         }
         (Unit::B, 2) => Insn::Nop(unit, imm21),
         (Unit::B, 0) if get(insn, 27, 6) == 0 => Insn::Break(unit, imm21),
-        (Unit::B, 0) if get(insn, 27, 6) == 0x20 && get(insn, 6, 3) == 0 => Insn::BranchIndirect {
-            call: None,
-            b2: get(insn, 13, 3) as u8,
-        },
+        // Only the hints pv writes (`.sptk.few`, no deallocation hint): another `br.cond b2`
+        // is shown raw rather than with hints it does not carry.
+        (Unit::B, 0)
+            if get(insn, 27, 6) == 0x20
+                && get(insn, 6, 3) == 0
+                && get(insn, 12, 1) == 0
+                && get(insn, 33, 3) == 0 =>
+        {
+            Insn::BranchIndirect {
+                call: None,
+                b2: get(insn, 13, 3) as u8,
+            }
+        }
         (Unit::B, 1) => Insn::BranchIndirect {
             call: Some(get(insn, 6, 3) as u8),
             b2: get(insn, 13, 3) as u8,
@@ -470,10 +514,11 @@ impl core::fmt::Display for Insn {
             Insn::BranchIndirect { call: Some(b1), b2 } => {
                 write!(f, "br.call.sptk.many b{b1}=b{b2}")
             }
-            Insn::BranchIndirect { call: None, b2 } => write!(f, "br.cond.sptk.many b{b2}"),
+            Insn::BranchIndirect { call: None, b2 } => write!(f, "br.cond.sptk.few b{b2}"),
             Insn::Movl { r1, imm } => write!(f, "movl r{r1}={imm:#x}"),
             Insn::MovToBr { b1, r2 } => write!(f, "mov b{b1}=r{r2}"),
             Insn::Ld8 { r1, r3 } => write!(f, "ld8 r{r1}=[r{r3}]"),
+            Insn::Ld8Inc { r1, r3, imm } => write!(f, "ld8 r{r1}=[r{r3}],{imm}"),
             Insn::MovFromIp { r1 } => write!(f, "mov r{r1}=ip"),
             Insn::Adds { r1, imm, r3 } => write!(f, "adds r{r1}={imm},r{r3}"),
             Insn::Long => f.write_str("(long)"),

@@ -5,7 +5,9 @@
 //! - Bundle sites (option 1) get a body copied in when it fits, padded with nop bundles.
 //! - Branch sites (option 2) get the body when it fits one bundle, else their `br.call` is
 //!   retargeted (within ±16 MiB, or refused).
-//! - Option 3 sites get the body when it fits, else stay indirect through their slot.
+//! - Option 3 sites get the body when it fits, else stay indirect through their slot; in
+//!   Linux's form the slot holds a function descriptor (the descriptor block's `FORM` byte says
+//!   so, and must agree with the record's flag).
 
 use super::codec::{self, Unit};
 use crate::engine::image::Image;
@@ -35,12 +37,41 @@ fn padded(out: &mut Buf, head: &[u8], len: usize) -> Result<(), PlanError> {
 
 /// `bundles`, then nop bundles up to `len`.
 fn of(out: &mut Buf, bundles: &[codec::Bundle], len: usize) -> Result<(), PlanError> {
-    let mut head = [0u8; 16 * 7];
+    let mut head = [0u8; 16 * 5];
     let n = bundles.len() * 16;
     for (i, b) in bundles.iter().enumerate() {
         head[i * 16..i * 16 + 16].copy_from_slice(b);
     }
     padded(out, &head[..n], len)
+}
+
+/// Linux's `__PARAVIRT_BR` through `slot`, packed as `pv_abi::ia64::asm`'s template (and
+/// arch/ia64/include/asm/paravirt_privop.h) packs it: templates, slot order and stops.
+fn linux_stub(slot: u64) -> Result<[codec::Bundle; 5], PlanError> {
+    use codec::template::{MI_I, MIB, MII, STOP};
+    let nop_i = codec::nop_i(0);
+    // `mov r16 = gp` and `mov gp = r16` are `adds rX = 0, rY` (A4), as GNU as encodes them.
+    let mov = |to: u8, from: u8| codec::adds(to, 0, from).ok_or(PlanError::OutOfRange);
+    // `adds r17 = 1f-1b, r17`: from the bundle `mov r17 = ip` reads to the one after the branch.
+    let back = codec::adds(17, 3 * 16, 17).ok_or(PlanError::OutOfRange)?;
+    let entry = codec::ld8_inc(3, 2, 8).ok_or(PlanError::OutOfRange)?;
+    Ok([
+        codec::alone_long(codec::movl(2, slot)),
+        codec::pack(
+            MII | STOP,
+            [codec::ld8(2, 2), codec::mov_from_ip(17), mov(16, 1)?],
+        ),
+        codec::pack(MI_I, [entry, back, codec::mov_to_br(7, 3)]),
+        codec::pack(
+            MIB,
+            [
+                codec::ld8(1, 2),
+                codec::mov_to_br(6, 17),
+                codec::br_cond_indirect(7),
+            ],
+        ),
+        codec::pack(MII | STOP, [mov(1, 16)?, nop_i, nop_i]),
+    ])
 }
 
 /// The bytes of an option 1-3 site as assembled.
@@ -52,33 +83,18 @@ fn original(r: &RawRecord, d: &Descriptor, native: &[u8], out: &mut Buf) -> Resu
             let call = codec::br_call(r.site, 0, d.native).ok_or(PlanError::OutOfRange)?;
             of(out, &[codec::alone(Unit::B, call)], len)
         }
+        Binding::IndirectBranch if d.fdesc != (r.flags & FLAG_IA64_LINUX_FORM != 0) => {
+            Err(PlanError::Disagrees("form"))
+        }
+        Binding::IndirectBranch if d.fdesc => of(out, &linux_stub(d.slot)?, len),
         Binding::IndirectBranch => {
-            let load = [
+            let bundles = [
                 codec::alone_long(codec::movl(2, d.slot)),
                 codec::alone(Unit::M, codec::ld8(2, 2)),
+                codec::alone(Unit::I, codec::mov_to_br(1, 2)),
+                codec::alone(Unit::B, codec::br_call_indirect(0, 1)),
             ];
-            if r.flags & FLAG_IA64_LINUX_FORM != 0 {
-                // Return to the bundle after `br.cond`: 4 bundles after `mov r17 = ip`.
-                let adds = codec::adds(17, 64, 17).ok_or(PlanError::OutOfRange)?;
-                let bundles = [
-                    load[0],
-                    load[1],
-                    codec::alone(Unit::I, codec::mov_to_br(7, 2)),
-                    codec::alone(Unit::I, codec::mov_from_ip(17)),
-                    codec::alone(Unit::M, adds),
-                    codec::alone(Unit::I, codec::mov_to_br(6, 17)),
-                    codec::alone(Unit::B, codec::br_cond_indirect(7)),
-                ];
-                of(out, &bundles, len)
-            } else {
-                let bundles = [
-                    load[0],
-                    load[1],
-                    codec::alone(Unit::I, codec::mov_to_br(1, 2)),
-                    codec::alone(Unit::B, codec::br_call_indirect(0, 1)),
-                ];
-                of(out, &bundles, len)
-            }
+            of(out, &bundles, len)
         }
         Binding::IndirectCall => Err(PlanError::NoSite),
     }
@@ -124,6 +140,11 @@ impl Codec for Ia64Codec {
             slot: word(desc::SLOT),
             kinds: [xen_kind, BodyKind::Native, BodyKind::Native],
             xen_body,
+            fdesc: match b[desc::FORM] {
+                0 => false,
+                1 if binding == Binding::IndirectBranch => true,
+                _ => return Err(PlanError::Descriptor("form")),
+            },
         })
     }
 
