@@ -22,8 +22,8 @@ use std::path::Path;
 
 /// The general registers, by hardware encoding (the contract's mask bits).
 const GPRS: [&str; 16] = [
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
-    "r13", "r14", "r15",
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
 const RSP: u8 = 4;
 const RBP: u8 = 5;
@@ -266,7 +266,14 @@ impl Checker<'_> {
         let owner = self.elf.symbol_at(r.site).unwrap_or("?");
         let bytes = self.elf.read(r.site, r.len).unwrap_or(&[]);
         let body = format!("{kind} in {owner}");
-        self.body(&intrinsic, &body, r.site, bytes, &rules, &mut out.violations);
+        self.body(
+            &intrinsic,
+            &body,
+            r.site,
+            bytes,
+            &rules,
+            &mut out.violations,
+        );
         if r.repl_len > 0 {
             let copy = self.elf.read(r.repl, r.repl_len).unwrap_or(&[]);
             let rules = Rules {
@@ -367,7 +374,11 @@ impl Checker<'_> {
                 }
                 Mnemonic::Sub | Mnemonic::Add if reg0 == Some(RSP) && imm1 => {
                     let n = insn.immediate(1) as i64;
-                    let n = if insn.mnemonic() == Mnemonic::Sub { n } else { -n };
+                    let n = if insn.mnemonic() == Mnemonic::Sub {
+                        n
+                    } else {
+                        -n
+                    };
                     if n % 8 != 0 {
                         fail(format!("moves rsp by {n} bytes, not whole slots"));
                     } else if n > 0 {
@@ -436,9 +447,11 @@ impl Checker<'_> {
                 _ => {}
             }
             let used = info.info(&insn);
-            if used.used_memory().iter().any(|m| {
-                m.base() == Register::RSP || m.index() == Register::RSP
-            }) {
+            if used
+                .used_memory()
+                .iter()
+                .any(|m| m.base() == Register::RSP || m.index() == Register::RSP)
+            {
                 fail("reads rsp (addresses the stack) other than by push, pop or call".into());
             }
             for u in used.used_registers() {
@@ -472,13 +485,20 @@ impl Checker<'_> {
             })
         };
         if rules.routine && !returned {
-            report(tail, String::new(), "the routine does not end with `ret`".into());
+            report(
+                tail,
+                String::new(),
+                "the routine does not end with `ret`".into(),
+            );
         }
         if !rules.routine && !stack.is_empty() {
             report(
                 tail,
                 String::new(),
-                format!("ends with rsp {} bytes below its entry value", 8 * stack.len()),
+                format!(
+                    "ends with rsp {} bytes below its entry value",
+                    8 * stack.len()
+                ),
             );
         }
         let mut changed = 0;
