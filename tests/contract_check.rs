@@ -164,9 +164,12 @@ fn the_table_fixes_what_issue_15_found() {
     }
 }
 
-/// Every instruction of the catalogue's x86_64 sequences in `intrinsics.rs`, by intrinsic:
-/// (name, [(body key, instructions)]).
-fn catalogue_text() -> Vec<(String, Vec<(String, Vec<String>)>)> {
+/// One body of a declaration: its key (`native`, `xen`, `kvm`, `hyperv`) and instructions.
+type Body = (String, Vec<String>);
+
+/// Every instruction of the catalogue's x86_64 sequences in `intrinsics.rs`, by intrinsic
+/// name.
+fn catalogue_text() -> Vec<(String, Vec<Body>)> {
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/intrinsics.rs")).unwrap();
     let x86 = &source[..source.find("pub mod ia64").unwrap()];
