@@ -219,34 +219,182 @@ pub fn gpr_of(operand: &str) -> Option<u8> {
         .map(|b| b as u8)
 }
 
-/// Registers instructions write without naming them, by mnemonic.
-pub const IMPLICIT_WRITES: [(&str, &[u8]); 18] = [
+/// Registers instructions write without naming them, by mnemonic (Intel SDM vol. 2, each
+/// instruction's "Operation").
+pub const IMPLICIT_WRITES: [(&str, &[u8]); 23] = [
     ("rdtsc", &[0, 2]),
     ("rdtscp", &[0, 1, 2]),
     ("cpuid", &[0, 1, 2, 3]),
     ("rdmsr", &[0, 2]),
     ("rdpmc", &[0, 2]),
+    ("rdpkru", &[0, 2]),
     ("xgetbv", &[0, 2]),
-    ("in", &[0]),
-    ("mul", &[0, 2]),
-    ("div", &[0, 2]),
-    ("idiv", &[0, 2]),
     ("cqo", &[2]),
     ("cdq", &[2]),
+    ("cwd", &[2]),
+    ("cdqe", &[0]),
+    ("cwde", &[0]),
+    ("cbw", &[0]),
+    ("lahf", &[0]),
     ("syscall", &[1, 11]),
-    ("lodsb", &[0, 6]),
-    ("stosb", &[7]),
-    ("movsb", &[6, 7]),
-    ("rep", &[1, 6, 7]),
     ("xlatb", &[0]),
+    ("xlat", &[0]),
+    ("loop", &[1]),
+    ("loope", &[1]),
+    ("loopz", &[1]),
+    ("loopne", &[1]),
+    ("loopnz", &[1]),
+    ("cmpxchg16b", &[0, 2]),
 ];
 
-/// Instructions whose first operand is only read (everything else with a register first
-/// operand is taken to write it).
-pub const READS_FIRST: [&str; 12] = [
-    "cmp", "test", "push", "out", "bt", "invlpg", "lidt", "lgdt", "wrmsr", "call", "jmp", "ltr",
+/// String instructions and the registers they write; under a `rep` prefix also rcx.
+pub const STRING_WRITES: [(&str, &[u8]); 25] = [
+    ("lodsb", &[0, 6]),
+    ("lodsw", &[0, 6]),
+    ("lodsd", &[0, 6]),
+    ("lodsq", &[0, 6]),
+    ("stosb", &[7]),
+    ("stosw", &[7]),
+    ("stosd", &[7]),
+    ("stosq", &[7]),
+    ("movsb", &[6, 7]),
+    ("movsw", &[6, 7]),
+    ("movsq", &[6, 7]),
+    ("cmpsb", &[6, 7]),
+    ("cmpsw", &[6, 7]),
+    ("cmpsd", &[6, 7]),
+    ("cmpsq", &[6, 7]),
+    ("scasb", &[7]),
+    ("scasw", &[7]),
+    ("scasd", &[7]),
+    ("scasq", &[7]),
+    ("insb", &[7]),
+    ("insw", &[7]),
+    ("insd", &[7]),
+    ("outsb", &[6]),
+    ("outsw", &[6]),
+    ("outsd", &[6]),
 ];
 
+/// Instructions that write their first operand (when it is a general register) and no other
+/// operand; `cmov*` and `set*` are matched by prefix. `movsd` here is the SSE move (with
+/// operands), the string `movsd` has none.
+pub const WRITES_FIRST: [&str; 42] = [
+    "mov", "movabs", "movzx", "movsx", "movsxd", "lea", "add", "sub", "adc", "sbb", "and", "or",
+    "xor", "not", "neg", "inc", "dec", "shl", "sal", "shr", "sar", "rol", "ror", "rcl", "rcr",
+    "shld", "shrd", "bswap", "pop", "popcnt", "lzcnt", "tzcnt", "bsf", "bsr", "bts", "btr", "btc",
+    "rdrand", "rdseed", "in", "andn", "movd",
+];
+
+/// Instructions that write no general register at all (flags, memory or machine state only).
+pub const WRITES_NONE: [&str; 37] = [
+    "cmp", "test", "bt", "push", "pushfq", "popfq", "out", "nop", "pause", "ud2", "int3", "cli",
+    "sti", "hlt", "invlpg", "invpcid", "lidt", "lgdt", "lldt", "ltr", "lmsw", "clts", "wrmsr",
+    "wbinvd", "invd", "wrpkru", "xsetbv", "mfence", "lfence", "sfence", "vmcall", "vmmcall",
+    "swapgs", "jmp", "call", "ret", "clflush",
+];
+
+/// The general registers (mask) `insn` writes, or `None` when the table does not know the
+/// instruction: then the byte check (`pv-sites --check`, from iced-x86's instruction info)
+/// decides, and the macro reports nothing. Conditional writes count (`cmpxchg` may write rax):
+/// the register may change. rsp is included where an instruction moves the stack.
+pub fn writes(insn: &str) -> Option<u64> {
+    let mut rest = insn.trim();
+    let mut rep = false;
+    loop {
+        let (word, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        if is("rep") || is("repe") || is("repz") || is("repne") || is("repnz") {
+            rep = true;
+        } else if !is("lock") {
+            return writes_one(word, tail.trim(), rep);
+        }
+        rest = tail.trim_start();
+    }
+}
+
+fn find<'t>(table: &'t [(&str, &[u8])], mnemonic: &str) -> Option<&'t [u8]> {
+    table
+        .iter()
+        .find(|(m, _)| m.eq_ignore_ascii_case(mnemonic))
+        .map(|(_, r)| *r)
+}
+
+fn writes_one(mnemonic: &str, operands: &str, rep: bool) -> Option<u64> {
+    let operand = |i: usize| {
+        operands
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .nth(i)
+    };
+    let count = operands.split(',').filter(|o| !o.trim().is_empty()).count();
+    let reg = |i: usize| operand(i).and_then(gpr_named).map_or(0, |b| 1 << b);
+    let bits = |b: &[u8]| b.iter().fold(0u64, |m, r| m | 1 << r);
+    let is = |w: &str| mnemonic.eq_ignore_ascii_case(w);
+    let stack = 1 << 4;
+    // String instructions (the string `movsd` has no operands; with them it is SSE's move).
+    let string = match find(&STRING_WRITES, mnemonic) {
+        Some(r) => Some(bits(r)),
+        None if is("movsd") && count == 0 => Some(bits(&[6, 7])),
+        None => None,
+    };
+    if let Some(mask) = string {
+        return Some(mask | if rep { bits(&[1]) } else { 0 });
+    }
+    if let Some(r) = find(&IMPLICIT_WRITES, mnemonic) {
+        return Some(bits(r));
+    }
+    let listed = |table: &[&str]| table.iter().any(|m| is(m));
+    let starts = |p: &str| {
+        mnemonic.len() > p.len()
+            && mnemonic
+                .get(..p.len())
+                .is_some_and(|m| m.eq_ignore_ascii_case(p))
+    };
+    Some(if listed(&["push", "pushfq", "popfq", "call", "ret"]) {
+        stack
+    } else if is("pop") {
+        stack | reg(0)
+    } else if listed(&["mul", "div", "idiv", "imul"]) && count == 1 {
+        // One operand: rdx:rax (or ax alone for a byte operand) gets the result.
+        let byte = operand(0).is_some_and(|o| {
+            o.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("byte")) || is_byte_register(o)
+        });
+        if byte { bits(&[0]) } else { bits(&[0, 2]) }
+    } else if is("imul") {
+        reg(0)
+    } else if is("xchg") || is("xadd") {
+        reg(0) | reg(1)
+    } else if is("cmpxchg") {
+        reg(0) | bits(&[0])
+    } else if is("cmpxchg8b") {
+        bits(&[0, 2])
+    } else if is("enter") || is("leave") {
+        stack | bits(&[5])
+    } else if listed(&WRITES_FIRST) || starts("cmov") || starts("set") {
+        reg(0)
+    } else if listed(&WRITES_NONE) || starts("j") {
+        0
+    } else {
+        return None;
+    })
+}
+
+/// The general register (mask bit) an operand names, in any case.
+fn gpr_named(operand: &str) -> Option<u8> {
+    ALIASES
+        .iter()
+        .position(|names| names.iter().any(|n| n.eq_ignore_ascii_case(operand)))
+        .map(|b| b as u8)
+}
+
+/// Byte registers: a one-operand `mul`/`div` of one writes only ax.
+fn is_byte_register(operand: &str) -> bool {
+    ALIASES
+        .iter()
+        .any(|names| names[3..].iter().any(|n| n.eq_ignore_ascii_case(operand)))
+}
 /// Instructions that need CPL 0 (or IOPL), with why: what a deprivileged kernel cannot run
 /// natively (Intel SDM vol. 3A §2.8 "System instruction summary", §5.9 "Privileged
 /// instructions"; the I/O and interrupt-flag instructions are IOPL-sensitive, §19.5).

@@ -140,6 +140,16 @@ impl Elf {
         (*size == 0 || addr < start + size).then_some(name.as_str())
     }
 
+    /// The size of a sized symbol starting at `addr` (a function: naked routines have sizes).
+    pub fn symbol_size(&self, addr: u64) -> Option<u64> {
+        let from = self.symbols.partition_point(|(a, _, _)| *a < addr);
+        self.symbols[from..]
+            .iter()
+            .take_while(|(a, _, _)| *a == addr)
+            .map(|(_, size, _)| *size)
+            .find(|size| *size > 0)
+    }
+
     /// Every symbol, by address.
     pub fn symbols(&self) -> impl Iterator<Item = (u64, &str)> {
         self.symbols.iter().map(|(a, _, n)| (*a, n.as_str()))

@@ -6,6 +6,7 @@
 //! what the engine would do.
 
 #![warn(missing_docs)]
+pub mod check;
 pub mod elf;
 mod ia64;
 pub mod render;

@@ -2,6 +2,8 @@
 //! and decoding with iced-x86.
 #![allow(dead_code)]
 
+pub mod catalogue;
+
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
 use pv_runtime::Site;
 use std::sync::{Mutex, MutexGuard};

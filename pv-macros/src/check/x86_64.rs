@@ -169,50 +169,34 @@ fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
 }
 
 /// The general registers a sequence writes and does not restore, each with the first
-/// instruction that writes it. Conservative: an unknown instruction writes its first register
-/// operand; `push r` before the first write and `pop r` as the last one restore `r`.
+/// instruction that writes it. Only what `pv_abi::x86_64::writes` classifies counts: an
+/// instruction it does not know is left to the byte check (`pv-sites --check`), so the macro
+/// reports only writes it is sure of; `push r` before the first write and `pop r` as the last
+/// one restore `r`.
 fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
     let mut first_write: Vec<(u8, &str)> = Vec::new();
     let mut saved = 0u64;
     let mut restored_last = 0u64;
     for insn in instructions {
-        let text = insn.trim_start_matches("lock ").trim();
-        let (mnemonic, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-        let mnemonic = mnemonic.to_ascii_lowercase();
-        let operands: Vec<&str> = rest
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .collect();
-        let regs = |ops: &[&str]| {
-            ops.iter()
-                .filter_map(|o| x86::gpr_of(&o.to_ascii_lowercase()))
-                .collect::<Vec<u8>>()
-        };
-        let mut writes: Vec<u8> = x86::IMPLICIT_WRITES
-            .iter()
-            .filter(|(m, _)| *m == mnemonic)
-            .flat_map(|(_, r)| r.iter().copied())
-            .collect();
-        match mnemonic.as_str() {
-            "push" => {
-                if let Some(r) = regs(&operands).first()
-                    && !first_write.iter().any(|(b, _)| b == r)
-                {
-                    saved |= 1 << r;
-                }
-            }
-            "xchg" | "xadd" | "cmpxchg" => writes.extend(regs(&operands)),
-            m if x86::READS_FIRST.contains(&m) => {}
-            _ => writes.extend(regs(&operands[..operands.len().min(1)])),
+        let text = insn.trim();
+        let mnemonic = pv_abi::sequence::mnemonic(text).to_ascii_lowercase();
+        let mask = x86::writes(text).unwrap_or(0) & !(1 << 4);
+        if mnemonic == "push"
+            && let Some(r) = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|o| x86::gpr_of(&o.to_ascii_lowercase()))
+            && !first_write.iter().any(|(b, _)| *b == r)
+        {
+            saved |= 1 << r;
         }
         if mnemonic == "pop" {
-            restored_last |= writes.iter().fold(0, |m, r| m | 1 << r);
+            restored_last |= mask;
         } else {
-            restored_last &= !writes.iter().fold(0, |m, r| m | 1 << r);
+            restored_last &= !mask;
         }
-        for r in writes {
-            if r != 4 && !first_write.iter().any(|(b, _)| *b == r) {
+        for r in (0..16u8).filter(|r| mask & 1 << r != 0) {
+            if !first_write.iter().any(|(b, _)| *b == r) {
                 first_write.push((r, insn));
             }
         }
