@@ -1,4 +1,4 @@
-// #[pv_intrinsic(binding = inline_patch, reg = "rax", clobber = [rdx], native = "rdmsr; shl rdx, 32; or rax, rdx", xen = nop)]
+// #[pv_intrinsic(binding = inline_patch, reg = "rax", clobber = [rdx], native = "rdmsr; shl rdx, 32; or rax, rdx", xen = asm("xor eax, eax"))]
 // pub unsafe fn rdmsr(#[pv(reg = "rcx")] msr: u32) -> u64;
 
 ///
@@ -21,7 +21,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
         native: __pv_native,
         backends: [
             ::pv_runtime::Body {
-                kind: ::pv_runtime::BodyKind::Nop,
+                kind: ::pv_runtime::BodyKind::Asm,
                 routine: __pv_xen,
             },
             ::pv_runtime::Body {
@@ -49,7 +49,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
     #[unsafe(naked)]
     #[unsafe(link_section = "pv_routines")]
     unsafe extern "C" fn __pv_xen() {
-        ::core::arch::naked_asm!("ret",)
+        ::core::arch::naked_asm!("xor eax, eax", "ret",)
     }
     /// The probe: one more instance of the site, run by the self-test with canaries.
     #[unsafe(naked)]
@@ -69,7 +69,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
             ".quad {uses}, {defs}, {clobbers}", ".popsection", "add rsp, 8", "ret", desc
             = sym __PV_DESC, magic = const 0x7670u16, version = const 1u8, flags = const
-            5u8, arch = const 1u8, binding = const 1u8, uses = const 0x2u64, defs = const
+            9u8, arch = const 1u8, binding = const 1u8, uses = const 0x2u64, defs = const
             0x1u64, clobbers = const 0x10004u64,
         )
     }
@@ -89,7 +89,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             ".byte {version}, {flags}, {arch}, {binding}, 774b - 772b, 776b - 775b",
             ".quad 772b - .", ".quad 775b - .", ".quad {desc} - .",
             ".quad {uses}, {defs}, {clobbers}", ".popsection", desc = sym __PV_DESC,
-            magic = const 0x7670u16, version = const 1u8, flags = const 4u8, arch = const
+            magic = const 0x7670u16, version = const 1u8, flags = const 8u8, arch = const
             1u8, binding = const 1u8, uses = const 0x2u64, defs = const 0x1u64, clobbers
             = const 0x10004u64, in ("rcx") ::pv_runtime::__private::Reg::to_reg(msr),
             out("rax") __pv_ret, out("rdx") _

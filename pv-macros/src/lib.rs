@@ -110,6 +110,7 @@
 //! -Zunpretty=expanded` (or `cargo expand`) shows a crate's expansion.
 
 mod check;
+mod context;
 mod expand;
 mod model;
 mod parse;
@@ -120,6 +121,19 @@ use proc_macro::TokenStream;
 /// README's rule table for every compile-time check.
 #[proc_macro_attribute]
 pub fn pv_intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
+    let site = proc_macro::Span::call_site();
+    let context = site
+        .local_file()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .map_or(context::Context::Module, |source| {
+            context::enclosing(&source, site.line())
+        });
+    if let Some(message) = context.error() {
+        // Given back unchanged, the declaration is what its block expects: no second error.
+        let error = syn::Error::new(site.into(), message).to_compile_error();
+        let item = proc_macro2::TokenStream::from(item);
+        return quote::quote!(#error #item).into();
+    }
     expand::intrinsic(args.into(), item.into()).into()
 }
 

@@ -69,6 +69,20 @@ pub mod __private {
         }
     }
 
+    /// A `char` crosses as its `u32` scalar value (the low 32 bits, as a `u32` result). A sequence can put any bits in a register, so
+    /// the way back is checked: a result that is no Unicode scalar value is a broken contract
+    /// (the sequence's, not the caller's), and panics rather than making an invalid `char`.
+    impl Reg for char {
+        #[inline(always)]
+        fn to_reg(self) -> u64 {
+            u64::from(u32::from(self))
+        }
+        #[inline(always)]
+        fn from_reg(r: u64) -> Self {
+            char::from_u32(r as u32).expect("a `char` result register holds a Unicode scalar value")
+        }
+    }
+
     impl<T> Reg for *const T {
         #[inline(always)]
         fn to_reg(self) -> u64 {

@@ -52,6 +52,8 @@ pub fn fallback(errors: darling::Error, item: TokenStream) -> TokenStream {
             pat.attrs.retain(|a| !a.path().is_ident("pv"));
         }
     }
+    // A second `#[pv_intrinsic]` would expand again, on a function with a body.
+    decl.attrs.retain(|a| !crate::parse::is_pv_intrinsic(a));
     let syn::ForeignItemFn {
         attrs, vis, sig, ..
     } = decl;
@@ -180,7 +182,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
     let bodies = pv_abi::Hypervisor::ALL.map(|hv| {
         let kind = format_ident!("{}", variant(intr.body(hv).kind().name()));
         let routine = match intr.body(hv) {
-            Body::Native => native,
+            Body::Native { .. } => native,
             _ => &backends[hv.index()],
         };
         quote!(::pv_runtime::Body { kind: ::pv_runtime::BodyKind::#kind, routine: #routine })

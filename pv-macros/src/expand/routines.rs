@@ -175,7 +175,7 @@ fn backend_lines(
 ) -> Option<(Vec<String>, TokenStream)> {
     match intr.body(hv) {
         // Hyperprivops are rejected by the x86_64 checks.
-        Body::Native | Body::Hyperprivop(..) => None,
+        Body::Native { .. } | Body::Hyperprivop(..) => None,
         Body::Nop => Some((vec![], quote!())),
         Body::Asm(text) => Some((split(&text.value()), quote!())),
         Body::Hypercall { call, args, .. } => {
