@@ -2,6 +2,7 @@
 //! mean"), the function declaration through syn. Every problem is pushed to the accumulator
 //! with its own span; nothing here panics.
 
+use crate::did_you_mean::did_you_mean;
 use crate::model::{Arg, Backend, Body, HypercallArg, Intrinsic, RegName};
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
@@ -276,31 +277,6 @@ fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Bod
         args: hargs,
         span: name.span(),
     })
-}
-
-/// `", did you mean `x`?"` for the closest candidate, or nothing.
-pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: impl IntoIterator<Item = S>) -> String {
-    let best = candidates
-        .into_iter()
-        .map(|c| (distance(word, c.as_ref()), c.as_ref().to_string()))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()));
-    best.map_or(String::new(), |(_, c)| format!(", did you mean `{c}`?"))
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// `#[pv(reg = "...")]` (or the misplaced `#[pv(constant)]`) on one argument, stripped.

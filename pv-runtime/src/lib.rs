@@ -37,6 +37,22 @@ pub use site::Site;
 #[cfg(feature = "std")]
 pub use site::sites;
 
+/// The binding this build forces on every x86_64 intrinsic (`RUSTFLAGS='--cfg
+/// pv_binding="indirect_call"'`), or `None` when each declaration's own binding holds. The
+/// macro selects each intrinsic's expansion by the same `cfg`, and RUSTFLAGS reach every crate
+/// of a build alike, so this is what the descriptors say; reports print it.
+pub const POLICY: Option<Binding> = if cfg!(pv_binding = "inline_patch") {
+    Some(Binding::InlinePatch)
+} else if cfg!(pv_binding = "direct_branch") {
+    Some(Binding::DirectBranch)
+} else if cfg!(pv_binding = "indirect_branch") {
+    Some(Binding::IndirectBranch)
+} else if cfg!(pv_binding = "indirect_call") {
+    Some(Binding::IndirectCall)
+} else {
+    None
+};
+
 /// Items the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {

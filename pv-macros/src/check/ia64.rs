@@ -222,10 +222,8 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
                 );
             }
         }
-        let slots = body
-            .split([';', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.ends_with(':'))
+        let slots = pv_abi::sequence::instructions(&body)
+            .filter(|l| !l.ends_with(':'))
             .count();
         if intr.binding == Binding::InlinePatch && slots > INLINE_ROOM_SLOTS {
             errors.push(

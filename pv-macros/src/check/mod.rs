@@ -8,8 +8,8 @@ mod x86_64;
 pub use ia64::ia64;
 pub use x86_64::x86_64;
 
+use crate::did_you_mean::did_you_mean;
 use crate::model::{Arg, Body, Intrinsic, RegName};
-use crate::parse::did_you_mean;
 use darling::error::Accumulator;
 use darling::{Error, Result};
 use proc_macro2::Span;

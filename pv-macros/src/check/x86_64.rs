@@ -60,15 +60,22 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
             .with_span(span),
         );
     }
+    if intr.binding == pv_abi::Binding::IndirectCall && intr.args.len() > x86::C_ARGS.len() {
+        errors.push(
+            Error::custom(format!(
+                "option 4 is a C call, which passes at most {} arguments in registers, and this \
+                 declaration has {}: choose option 1-3",
+                x86::C_ARGS.len(),
+                intr.args.len()
+            ))
+            .with_span(intr.name()),
+        );
+    }
     deprivileged(intr, &mut errors);
     for text in super::sequences(intr) {
         stack(text, &mut errors);
         let body = text.value();
-        let instructions: Vec<&str> = body
-            .split([';', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let instructions: Vec<&str> = pv_abi::sequence::instructions(&body).collect();
         if body.contains(['{', '}']) {
             errors.push(
                 Error::custom("a sequence names registers directly; `{` and `}` are not allowed")
