@@ -180,7 +180,7 @@ pub mod x86_64 {
     pub unsafe fn halt();
 
     #[pv_intrinsic(binding = indirect_branch, arch = x86_64,
-        native = "wbinvd", xen = native)]
+        native = "wbinvd", xen = emulated)]
     /// Writes back and invalidates caches. Xen PV: native, as in Linux; Xen traps and
     /// emulates it.
     ///

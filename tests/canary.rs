@@ -9,7 +9,7 @@ use pv::x86_64::{CpuidRegs, DescriptorTablePointer};
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::probe::{self, Regs};
 use pv_runtime::writer::RemapWriter;
-use pv_runtime::{Intrinsic, Live, Patcher, Target};
+use pv_runtime::{Binding, Intrinsic, Live, Patcher, Target};
 
 mod decl {
     use pv_macros::pv_intrinsic;
@@ -98,6 +98,7 @@ impl Args {
     fn fill(&mut self, i: &Intrinsic, regs: &mut Regs, native: bool) -> Option<()> {
         const RCX: usize = 1;
         const RDX: usize = 2;
+        const RSI: usize = 6;
         const RDI: usize = 7;
         let _ = &self.idt;
         match i.name {
@@ -108,6 +109,17 @@ impl Args {
             _ if native => return None,
             "load_idt" | "load_gdt" => {
                 regs[RDI] = &*self.table as *const DescriptorTablePointer as u64
+            }
+            // Option 4 (a build-wide `--cfg pv_binding="indirect_call"`) takes its arguments
+            // in the C order, rdi then rsi; options 1-3 in the declared registers.
+            "outb" | "inb" | "rdmsr" | "wrmsr" if i.binding == Binding::IndirectCall => {
+                let (first, second) = match i.name {
+                    "outb" => (0xe9, u64::from(b'!')),
+                    "inb" => (0xe9, 0),
+                    // The fs base: an MSR Xen emulates for a PV guest.
+                    _ => (0xc000_0100, 0x10),
+                };
+                (regs[RDI], regs[RSI]) = (first, second);
             }
             "outb" => (regs[RDX], regs[RDI]) = (0xe9, u64::from(b'!')),
             "inb" => regs[RDX] = 0xe9,

@@ -45,7 +45,7 @@ macro_rules! privileged {
             pub unsafe fn halt();
             #[pv_intrinsic(binding = $b, arch = x86_64, native = "sti; hlt", xen = hypercall(sched_op, 1, 0))]
             pub unsafe fn safe_halt();
-            #[pv_intrinsic(binding = $b, arch = x86_64, native = "wbinvd", xen = native)]
+            #[pv_intrinsic(binding = $b, arch = x86_64, native = "wbinvd", xen = emulated)]
             pub unsafe fn wbinvd();
             #[pv_intrinsic(binding = $b, reg = "rdi", native = "invlpg [rdi]", xen = call(x::flush_tlb_one))]
             pub unsafe fn flush_tlb_one(addr: u64);

@@ -6,6 +6,17 @@
 //! one binding's code. On error, `expand::fallback` keeps the declared function so the rest of
 //! the crate still type-checks and the user sees only the real problems.
 //!
+//! # Depend
+//!
+//! A crate that declares intrinsics depends on this macro and on `pv-runtime`, whose items the
+//! expansion names (its `std` feature adds the userland text writer; a kernel leaves it off):
+//!
+//! ```toml
+//! [dependencies]
+//! pv-macros = { path = "pv/pv-macros" }
+//! pv-runtime = { path = "pv/pv-runtime" }
+//! ```
+//!
 //! # Declare
 //!
 //! An intrinsic is a function declaration without a body. The attribute says which register
@@ -49,8 +60,10 @@
 //!
 //! # Write a Xen body
 //!
-//! `xen = native` keeps the native sequence (Xen runs or emulates it); `xen = nop` makes sites
-//! nops; `xen = asm("...")` replaces the sequence under the same contract; `xen =
+//! `xen = native` keeps the native sequence (Xen runs it); `xen = emulated` keeps a privileged
+//! one that Xen traps and emulates, a claim made on purpose, since Xen PV runs the kernel
+//! deprivileged and `native` over a privileged sequence is an error; `xen = nop` makes sites
+//! nops (only for an intrinsic without a result); `xen = asm("...")` replaces the sequence under the same contract; `xen =
 //! hypercall(name, args...)` calls through the hypercall page (name and argument count are
 //! checked against Xen's table; arguments are parameter names or integers); `xen = call(path)`
 //! calls an `extern "C"` function of the declared signature through a callee-save thunk; on
@@ -72,6 +85,18 @@
 //!
 //! assert_eq!(double(21), 42);
 //! ```
+//!
+//! Sequences are Intel syntax; local labels start at 2 (LLVM reads `0b` and `1b` as binary
+//! numbers), and Xen's emulated `cpuid` is written `ud2; .ascii "xen"; cpuid`.
+//!
+//! # A backend of your own, without naked asm
+//!
+//! A `pv_runtime::Backend` returns a routine per intrinsic, which must keep the intrinsic's
+//! contract: for options 1-3 a register contract, which takes naked asm to honour. When all
+//! the backend does is call a Rust function, it needs none: name the function in the
+//! declaration as a body (`kvm = call(path)`, say), and the macro writes the callee-save
+//! thunk; or bind the intrinsic as option 4 (`indirect_call`), whose slot is called as a C
+//! function, and return an `extern "C" fn` of the declared signature.
 //!
 //! # Patch at boot
 //!
@@ -110,6 +135,8 @@
 //! -Zunpretty=expanded` (or `cargo expand`) shows a crate's expansion.
 
 mod check;
+mod context;
+mod did_you_mean;
 mod expand;
 mod model;
 mod parse;
@@ -120,6 +147,19 @@ use proc_macro::TokenStream;
 /// README's rule table for every compile-time check.
 #[proc_macro_attribute]
 pub fn pv_intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
+    let site = proc_macro::Span::call_site();
+    let context = site
+        .local_file()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .map_or(context::Context::Module, |source| {
+            context::enclosing(&source, site.line())
+        });
+    if let Some(message) = context.error() {
+        // Given back unchanged, the declaration is what its block expects: no second error.
+        let error = syn::Error::new(site.into(), message).to_compile_error();
+        let item = proc_macro2::TokenStream::from(item);
+        return quote::quote!(#error #item).into();
+    }
     expand::intrinsic(args.into(), item.into()).into()
 }
 

@@ -45,8 +45,10 @@ pub enum HypercallArg {
 
 /// How one backend (a hypervisor) implements an intrinsic.
 pub enum Body {
-    /// The backend runs the native sequence unchanged (or emulates it when it traps).
-    Native,
+    /// The backend runs the native sequence unchanged (`native`), or traps on it and emulates it
+    /// (`emulated`: the same site and routine, but the declaration says that a deprivileged
+    /// backend handles the privileged instruction, which `native` may not claim).
+    Native { emulated: bool },
     /// Under the backend the intrinsic does nothing: sites become nops.
     Nop,
     /// A replacement instruction sequence with the same register contract.
@@ -69,7 +71,7 @@ impl Body {
     pub fn kind(&self) -> pv_abi::BodyKind {
         use pv_abi::BodyKind;
         match self {
-            Body::Native => BodyKind::Native,
+            Body::Native { .. } => BodyKind::Native,
             Body::Nop => BodyKind::Nop,
             Body::Asm(_) => BodyKind::Asm,
             Body::Hypercall { .. } => BodyKind::Hypercall,

@@ -2,6 +2,7 @@
 //! mean"), the function declaration through syn. Every problem is pushed to the accumulator
 //! with its own span; nothing here panics.
 
+use crate::did_you_mean::did_you_mean;
 use crate::model::{Arg, Backend, Body, HypercallArg, Intrinsic, RegName};
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
@@ -157,7 +158,7 @@ fn forms(hv: Hypervisor) -> String {
         String::new()
     };
     format!(
-        "write `{k} = native`, `{k} = nop`, `{k} = asm(\"...\")`, \
+        "write `{k} = native`, `{k} = emulated`, `{k} = nop`, `{k} = asm(\"...\")`, \
          `{k} = hypercall(name, args...)`{ia64} or `{k} = call(path)`"
     )
 }
@@ -165,7 +166,8 @@ fn forms(hv: Hypervisor) -> String {
 /// Resolves `hv = ...` against the declared parameters and `hv`'s hypercall table.
 fn body(hv: Hypervisor, expr: &Expr, args: &[Arg]) -> Result<Body> {
     match expr {
-        Expr::Path(p) if p.path.is_ident("native") => Ok(Body::Native),
+        Expr::Path(p) if p.path.is_ident("native") => Ok(Body::Native { emulated: false }),
+        Expr::Path(p) if p.path.is_ident("emulated") => Ok(Body::Native { emulated: true }),
         Expr::Path(p) if p.path.is_ident("nop") => Ok(Body::Nop),
         Expr::Call(call) => {
             let form = word(&call.func).unwrap_or_default();
@@ -205,6 +207,23 @@ fn hyperprivop(name: &Expr) -> Result<Body> {
 }
 
 fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Body> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Int(n), ..
+    }) = name
+    {
+        let known = n
+            .base10_parse::<u32>()
+            .ok()
+            .and_then(|nr| abi.hypercalls.iter().find(|h| h.nr == nr));
+        let fix = match known {
+            Some(h) => format!("write `{}`, {} hypercall number {n}", h.name, abi.display),
+            None => format!("{} has no hypercall number {n} pv knows", abi.display),
+        };
+        return Err(Error::custom(format!(
+            "name the hypercall rather than its number, so its argument count can be checked: {fix}"
+        ))
+        .with_span(name));
+    }
     let word = word(name).unwrap_or_default();
     let Some(call) = abi.hypercall(&word) else {
         let names = abi.hypercalls.iter().map(|h| h.name);
@@ -258,31 +277,6 @@ fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Bod
         args: hargs,
         span: name.span(),
     })
-}
-
-/// `", did you mean `x`?"` for the closest candidate, or nothing.
-pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: impl IntoIterator<Item = S>) -> String {
-    let best = candidates
-        .into_iter()
-        .map(|c| (distance(word, c.as_ref()), c.as_ref().to_string()))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, c)| (*d, c.chars().next() != word.chars().next()));
-    best.map_or(String::new(), |(_, c)| format!(", did you mean `{c}`?"))
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// `#[pv(reg = "...")]` (or the misplaced `#[pv(constant)]`) on one argument, stripped.
@@ -357,6 +351,39 @@ fn shape(decl: &ForeignItemFn, errors: &mut Accumulator) -> Vec<syn::Ident> {
     consts
 }
 
+/// Whether an attribute is `#[pv_intrinsic]` (by any path ending so).
+pub fn is_pv_intrinsic(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "pv_intrinsic")
+}
+
+/// Rejects the user's attributes that pv would silently override or that cannot apply: a
+/// second `#[pv_intrinsic]`, `#[inline(...)]` (the generated function is always
+/// `#[inline(always)]`) and `#[target_feature]`.
+fn attributes(attrs: &[syn::Attribute], errors: &mut Accumulator) {
+    for attr in attrs {
+        let message = if is_pv_intrinsic(attr) {
+            "`#[pv_intrinsic]` is given twice: one declaration is one intrinsic; put every key in \
+             one attribute"
+        } else if attr.path().is_ident("inline") {
+            "pv makes every intrinsic `#[inline(always)]`, since its site is inline asm that belongs \
+             in the caller: remove this attribute; to keep the instructions out of line, choose \
+             `binding = direct_branch` (a call to the native routine) or `binding = indirect_call` \
+             (a C call through the slot)"
+        } else if attr.path().is_ident("target_feature") {
+            "`#[target_feature]` does not apply to an intrinsic: pv assembles its sequences as \
+             written whatever features the function enables, and patching replaces them with \
+             routines the attribute never reaches; remove it, and call an intrinsic that needs an \
+             extension only where `is_x86_feature_detected!` says it exists"
+        } else {
+            continue;
+        };
+        errors.push(Error::custom(message).with_span(attr));
+    }
+}
+
 /// Parses the declaration. `Err` carries every problem found.
 pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
     let mut errors = Error::accumulator();
@@ -371,6 +398,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         return Err(internal());
     };
     let consts = shape(&decl, &mut errors);
+    attributes(&decl.attrs, &mut errors);
     for option in args.options.iter().flat_map(|o| &o.0) {
         errors.push(
             Error::custom(format!(
@@ -416,7 +444,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
             given: Some(expr.span()),
         }),
         None => Some(Backend {
-            body: Body::Native,
+            body: Body::Native { emulated: false },
             given: None,
         }),
     });

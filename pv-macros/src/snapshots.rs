@@ -33,7 +33,7 @@ const CASES: [(&str, &str, &str); 11] = [
     ),
     (
         "x86_64_argument_registers",
-        r#"binding = inline_patch, reg = "rax", clobber = [rdx], native = "rdmsr; shl rdx, 32; or rax, rdx", xen = nop"#,
+        r#"binding = inline_patch, reg = "rax", clobber = [rdx], native = "rdmsr; shl rdx, 32; or rax, rdx", xen = asm("xor eax, eax")"#,
         "pub unsafe fn rdmsr(#[pv(reg = \"rcx\")] msr: u32) -> u64;",
     ),
     (

@@ -38,6 +38,22 @@ pub use site::Site;
 #[cfg(feature = "std")]
 pub use site::sites;
 
+/// The binding this build forces on every x86_64 intrinsic (`RUSTFLAGS='--cfg
+/// pv_binding="indirect_call"'`), or `None` when each declaration's own binding holds. The
+/// macro selects each intrinsic's expansion by the same `cfg`, and RUSTFLAGS reach every crate
+/// of a build alike, so this is what the descriptors say; reports print it.
+pub const POLICY: Option<Binding> = if cfg!(pv_binding = "inline_patch") {
+    Some(Binding::InlinePatch)
+} else if cfg!(pv_binding = "direct_branch") {
+    Some(Binding::DirectBranch)
+} else if cfg!(pv_binding = "indirect_branch") {
+    Some(Binding::IndirectBranch)
+} else if cfg!(pv_binding = "indirect_call") {
+    Some(Binding::IndirectCall)
+} else {
+    None
+};
+
 /// Items the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
@@ -67,6 +83,20 @@ pub mod __private {
         #[inline(always)]
         fn from_reg(r: u64) -> Self {
             r & 1 != 0
+        }
+    }
+
+    /// A `char` crosses as its `u32` scalar value (the low 32 bits, as a `u32` result). A sequence can put any bits in a register, so
+    /// the way back is checked: a result that is no Unicode scalar value is a broken contract
+    /// (the sequence's, not the caller's), and panics rather than making an invalid `char`.
+    impl Reg for char {
+        #[inline(always)]
+        fn to_reg(self) -> u64 {
+            u64::from(u32::from(self))
+        }
+        #[inline(always)]
+        fn from_reg(r: u64) -> Self {
+            char::from_u32(r as u32).expect("a `char` result register holds a Unicode scalar value")
         }
     }
 

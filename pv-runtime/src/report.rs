@@ -266,6 +266,14 @@ impl fmt::Display for Report {
             self.target(),
             self.transaction.describe()
         )?;
+        match crate::POLICY {
+            Some(b) => writeln!(
+                f,
+                "  binding policy: every x86_64 intrinsic forced to `{}` (--cfg pv_binding)",
+                b.name()
+            )?,
+            None => writeln!(f, "  binding policy: each declaration's own")?,
+        }
         writeln!(
             f,
             "  {:<18} {:>6} {:>8} {:>10} {:>8}",

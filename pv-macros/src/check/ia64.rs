@@ -192,6 +192,22 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             };
             errors.push(Error::custom(why).with_span(text));
         }
+        let frameless = intr.binding == Binding::InlinePatch || form == Form::Linux;
+        if frameless && let Some((r, insn)) = stacked_write(&body) {
+            let form_name = if form == Form::Linux {
+                "option 3 in Linux's form runs its routines with `br.cond`"
+            } else {
+                "option 1 copies the sequence into the site"
+            };
+            errors.push(
+                Error::custom(format!(
+                    "`{insn}` writes `{r}`, a stacked register, and {form_name}, without a register \
+                     frame of its own: `{r}` is a register of the function the site is in; use a \
+                     scratch register (r2, r3, r14-r31) and declare it in `clobber`"
+                ))
+                .with_span(text),
+            );
+        }
         let declared = contract.clobbers
             | contract.defs()
             | pv_abi::ia64::asm::Decl::implicit_mask(intr.binding, form);
@@ -206,10 +222,8 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
                 );
             }
         }
-        let slots = body
-            .split([';', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.ends_with(':'))
+        let slots = pv_abi::sequence::instructions(&body)
+            .filter(|l| !l.ends_with(':'))
             .count();
         if intr.binding == Binding::InlinePatch && slots > INLINE_ROOM_SLOTS {
             errors.push(
@@ -229,6 +243,27 @@ fn placeholders(text: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|s| s.split_once('}').map(|(n, _)| n.trim().to_string()))
         .collect()
+}
+
+/// The first stacked register (r32-r127) a sequence writes, with the instruction: registers
+/// that belong to the enclosing frame where the sequence has none of its own.
+fn stacked_write(body: &str) -> Option<(&str, &str)> {
+    pv_abi::ia64::asm::instructions(body).find_map(|insn| {
+        let text = insn
+            .split_once(')')
+            .filter(|_| insn.starts_with('('))
+            .map_or(insn, |(_, rest)| rest.trim());
+        let (_, operands) = text.split_once(char::is_whitespace)?;
+        let (dst, _) = operands.split_once('=')?;
+        dst.split(',')
+            .map(str::trim)
+            .find(|d| {
+                d.strip_prefix('r')
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .is_some_and(|n| (32..=127).contains(&n))
+            })
+            .map(|r| (r, insn))
+    })
 }
 
 /// The registers (mask bits) an ia64 sequence writes, each with the first instruction that

@@ -8,8 +8,8 @@ mod x86_64;
 pub use ia64::ia64;
 pub use x86_64::x86_64;
 
-use crate::model::{Arg, Intrinsic, RegName};
-use crate::parse::did_you_mean;
+use crate::did_you_mean::did_you_mean;
+use crate::model::{Arg, Body, Intrinsic, RegName};
 use darling::error::Accumulator;
 use darling::{Error, Result};
 use proc_macro2::Span;
@@ -254,18 +254,39 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
     }
     if let Some(ty) = &intr.ret {
         check_type(ty, errors);
-        if intr.reg.is_none() {
+        if intr.reg.is_none() && !matches!(ty, Type::Never(_)) {
             complete = false;
             errors.push(
                 Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty),
             );
         }
     }
-    if intr.native.value().trim().is_empty() {
+    if is_empty(&intr.native.value()) {
         errors.push(
             Error::custom("the native sequence is empty: it is what runs on bare metal")
                 .with_span(&intr.native),
         );
+    }
+    for hv in pv_abi::Hypervisor::ALL {
+        let (backend, name) = (&intr.backends[hv.index()], hv.name());
+        match (&backend.body, backend.given) {
+            (Body::Nop, Some(span)) if intr.ret.is_some() => errors.push(
+                Error::custom(format!(
+                    "`{name} = nop` leaves the result undefined: the declaration returns a value, and a \
+                     site made of nops writes nothing to `reg`; write `{name} = asm(\"...\")` that sets \
+                     it (e.g. `xor eax, eax` for 0)"
+                ))
+                .with_span(&span),
+            ),
+            (Body::Asm(text), _) if is_empty(&text.value()) => errors.push(
+                Error::custom(format!(
+                    "the {} sequence is empty: write `{name} = nop` for a site that does nothing",
+                    hv.abi().display
+                ))
+                .with_span(text),
+            ),
+            _ => {}
+        }
     }
     Contract {
         args,
@@ -273,6 +294,12 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
         clobbers,
         complete,
     }
+}
+
+/// Whether a sequence holds no instruction: nothing, separators, or comments (`# ...`,
+/// `// ...`), which the assembler reads as nothing.
+fn is_empty(text: &str) -> bool {
+    pv_abi::sequence::instructions(text).all(|i| i.starts_with('#') || i.starts_with("//"))
 }
 
 /// The instruction sequences a declaration supplies: the native one, and the Xen one if it is
@@ -285,25 +312,40 @@ pub fn sequences(intr: &Intrinsic) -> impl Iterator<Item = &syn::LitStr> {
     std::iter::once(&intr.native).chain(bodies)
 }
 
-/// Only values that fit one 64-bit register cross a site.
+/// Only values that fit one 64-bit register cross a site; each other type gets a message that
+/// says what to write instead.
 fn check_type(ty: &Type, errors: &mut Accumulator) {
     const SCALARS: [&str; 12] = [
         "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "bool", "char",
     ];
-    let fits = match ty {
-        Type::Ptr(_) => true,
-        Type::Path(p) => {
-            p.qself.is_none()
-                && p.path
-                    .get_ident()
-                    .is_some_and(|i| SCALARS.contains(&i.to_string().as_str()))
-        }
-        _ => false,
+    const WIDE: [&str; 5] = ["u128", "i128", "f32", "f64", "str"];
+    let name = match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+        _ => None,
     };
-    if !fits {
-        errors.push(
-            Error::custom("does not fit one register: use an integer, `bool`, `char`, or a raw pointer (≤ 64 bits)")
-                .with_span(ty),
-        );
-    }
+    let message = match ty {
+        Type::Ptr(_) => return,
+        Type::Path(_) if name.as_deref().is_some_and(|n| SCALARS.contains(&n)) => return,
+        Type::Never(_) => "an intrinsic returns to its caller in every patch state, so it cannot return \
+             `!`: declare it without a result (`fn name(args);`) and diverge after calling it"
+            .to_string(),
+        Type::Reference(r) => {
+            let ptr = if r.mutability.is_some() { "*mut" } else { "*const" };
+            format!(
+                "a reference cannot cross a site (the sequence could not honour its lifetime): take a \
+                 raw pointer, `{ptr} T`, and pass `&x as {ptr} _`"
+            )
+        }
+        Type::Path(p) if name.as_deref().is_none_or(|n| !WIDE.contains(&n)) => {
+            let shown = p.path.segments.last().map_or(String::new(), |s| s.ident.to_string());
+            format!(
+                "`{shown}` is not a register value pv knows: use an integer, `bool`, `char` or a raw \
+                 pointer; for a `#[repr(transparent)]` newtype over an integer, declare the integer and \
+                 convert at the call (`{shown}(intrinsic(x.0))`)"
+            )
+        }
+        _ => "does not fit one register: use an integer, `bool`, `char`, or a raw pointer (≤ 64 bits)"
+            .to_string(),
+    };
+    errors.push(Error::custom(message).with_span(ty));
 }

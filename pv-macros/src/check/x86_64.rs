@@ -60,14 +60,22 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
             .with_span(span),
         );
     }
+    if intr.binding == pv_abi::Binding::IndirectCall && intr.args.len() > x86::C_ARGS.len() {
+        errors.push(
+            Error::custom(format!(
+                "option 4 is a C call, which passes at most {} arguments in registers, and this \
+                 declaration has {}: choose option 1-3",
+                x86::C_ARGS.len(),
+                intr.args.len()
+            ))
+            .with_span(intr.name()),
+        );
+    }
     deprivileged(intr, &mut errors);
     for text in super::sequences(intr) {
+        stack(text, &mut errors);
         let body = text.value();
-        let instructions: Vec<&str> = body
-            .split([';', '\n'])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let instructions: Vec<&str> = pv_abi::sequence::instructions(&body).collect();
         if body.contains(['{', '}']) {
             errors.push(
                 Error::custom("a sequence names registers directly; `{` and `}` are not allowed")
@@ -139,32 +147,150 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
     errors.finish_with(contract)
 }
 
+/// The first privileged instruction of a sequence, with why it is.
+fn first_privileged(text: &str) -> Option<(&str, &'static str)> {
+    pv_abi::sequence::instructions(text).find_map(|i| x86::privileged(i).map(|why| (i, why)))
+}
+
 /// A backend that runs the guest kernel deprivileged (Xen PV: ring 3) cannot run a privileged
-/// native instruction: it faults, or (`cli`, `sti` under IOPL) does nothing. An absent body
-/// means the native one, so such a backend must be given a body of its own.
+/// instruction: it faults, or (`cli`, `sti` under IOPL) does nothing. So such a backend must
+/// not run one, neither as the native body (absent, or `native`) nor in an `asm` body of its
+/// own — unless the declaration says the hypervisor traps and emulates it (`emulated`), the one
+/// escape, which then has to be true of a privileged instruction. Hardware-virtualized
+/// backends run privileged instructions (they trap and work), so only `emulated`'s claim is
+/// checked for them.
 fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
     let native = intr.native.value();
-    let Some((insn, why)) = pv_abi::sequence::instructions(&native)
-        .find_map(|i| x86::privileged(i).map(|why| (i, why)))
-    else {
-        return;
-    };
+    let privileged = first_privileged(&native);
     for hv in pv_abi::Hypervisor::ALL {
         let abi = hv.abi();
-        if abi.deprivileged && intr.backends[hv.index()].given.is_none() {
-            errors.push(
+        let k = hv.name();
+        let backend = &intr.backends[hv.index()];
+        let fix = format!(
+            "give a body for it, e.g. `{k} = call(path)` or `{k} = hypercall(name, ...)`, or write \
+             `{k} = emulated` if {} traps and emulates it",
+            abi.display
+        );
+        match (&backend.body, backend.given, privileged) {
+            (Body::Native { emulated: true }, Some(span), None) => errors.push(
                 Error::custom(format!(
-                    "`{insn}` is privileged ({why}), and {} runs the kernel deprivileged, where it \
-                     faults or does nothing: give a body for it, e.g. `{} = call(path)` or \
-                     `{} = hypercall(name, ...)` (`{} = native` if it emulates the trap)",
-                    abi.display,
-                    hv.name(),
-                    hv.name(),
-                    hv.name()
+                    "`{k} = emulated` claims that {} traps and emulates the native sequence, but nothing in \
+                     it is privileged: write `{k} = native`",
+                    abi.display
                 ))
-                .with_span(&intr.native),
-            );
+                .with_span(&span),
+            ),
+            (Body::Native { emulated: false }, given, Some((insn, why))) if abi.deprivileged => {
+                let (what, span) = match given {
+                    None => (" it".to_string(), intr.native.span()),
+                    Some(span) => (format!(" `{k} = native`"), span),
+                };
+                errors.push(
+                    Error::custom(format!(
+                        "`{insn}` is privileged ({why}), and {} runs the kernel deprivileged, where{what} \
+                         faults or does nothing: {fix}",
+                        abi.display
+                    ))
+                    .with_span(&span),
+                );
+            }
+            (Body::Asm(text), _, _) if abi.deprivileged => {
+                if let Some((insn, why)) = first_privileged(&text.value()) {
+                    errors.push(
+                        Error::custom(format!(
+                            "`{insn}` is privileged ({why}), and {} runs this body deprivileged, where it \
+                             faults or does nothing: make the body a hypercall or a call",
+                            abi.display
+                        ))
+                        .with_span(text),
+                    );
+                }
+            }
+            _ => {}
         }
+    }
+}
+
+/// Every mnemonic that changes the stack pointer other than by a balanced push/pop, and those
+/// that leave the function a site is in.
+const RETURNS: [&str; 5] = ["ret", "retf", "iret", "iretq", "sysret"];
+
+/// A site's sequence runs in its caller's frame, and in another patch state at another depth
+/// (a call pushes a return address): it must leave rsp as it found it, may not read it, and
+/// must not return. The first problem of each kind is reported, at the sequence.
+fn stack(text: &syn::LitStr, errors: &mut darling::error::Accumulator) {
+    let body = text.value();
+    let mut depth = 0i32;
+    let mut first_push = None;
+    let (mut returned, mut moved, mut read) = (false, false, false);
+    let mut report = |msg: String| errors.push(Error::custom(msg).with_span(text));
+    for insn in pv_abi::sequence::instructions(&body).filter(|i| !i.starts_with('#')) {
+        let mnemonic = pv_abi::sequence::mnemonic(insn).to_ascii_lowercase();
+        let operands: Vec<String> = insn
+            .get(insn.to_ascii_lowercase().find(&mnemonic).unwrap_or(0) + mnemonic.len()..)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let names_rsp = |o: &String| {
+            o.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| x86::gpr_of(w) == Some(4))
+        };
+        if RETURNS.contains(&mnemonic.as_str()) && !returned {
+            returned = true;
+            report(format!(
+                "`{insn}`: sequences are copied into sites, where it would return from the function the \
+                 site is in; a sequence ends by falling through"
+            ));
+            continue;
+        }
+        match mnemonic.as_str() {
+            "push" | "pushf" | "pushfq" => {
+                depth += 1;
+                first_push = first_push.or(Some(insn));
+            }
+            "pop" | "popf" | "popfq" => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 && !moved {
+            moved = true;
+            report(format!(
+                "`{insn}` pops what the sequence did not push: a sequence must leave the stack as it \
+                 found it"
+            ));
+        }
+        // push and pop move rsp by the depth counted above, and a call or return is an error
+        // of its own; anything else that writes it (per the table the byte check agrees with)
+        // moves the frame.
+        let pushes_or_pops = matches!(
+            mnemonic.as_str(),
+            "push" | "pushf" | "pushfq" | "pop" | "popf" | "popfq" | "call" | "ret" | "retq"
+        );
+        let writes_rsp = matches!(mnemonic.as_str(), "leave" | "enter")
+            || (!pushes_or_pops && x86::writes(insn).is_some_and(|m| m & 1 << 4 != 0));
+        if writes_rsp && !moved {
+            moved = true;
+            report(format!(
+                "`{insn}` changes the stack pointer: a sequence runs in its caller's frame and must leave \
+                 rsp as it found it; save registers with balanced `push`/`pop`"
+            ));
+        } else if !writes_rsp && !read && operands.iter().any(names_rsp) {
+            read = true;
+            report(format!(
+                "`{insn}` reads `rsp`: the stack depth of a sequence differs between bindings and patch \
+                 states (a call pushes a return address), so nothing on the stack is where it would \
+                 expect; pass the value as an argument"
+            ));
+        }
+    }
+    if depth > 0 && !moved {
+        let insn = first_push.unwrap_or_default();
+        report(format!(
+            "`{insn}` is not undone: the sequence pushes {depth} more time(s) than it pops, and must \
+             leave the stack as it found it; add the matching `pop`"
+        ));
     }
 }
 

@@ -36,7 +36,7 @@ pub fn expand(intr: &Intrinsic, c: &Contract) -> TokenStream {
         _ => None,
     };
     let xen = match intr.xen() {
-        Body::Native => XenBody::Native,
+        Body::Native { .. } => XenBody::Native,
         Body::Nop => XenBody::Nop,
         Body::Asm(_) => XenBody::Asm(xen_text.as_deref().unwrap_or("")),
         Body::Hyperprivop(h, _) => XenBody::Hyperprivop(h.nr),

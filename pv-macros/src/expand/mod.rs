@@ -27,7 +27,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => return fallback(e, item),
     };
     let checked = match intr.arch {
-        Arch::X86_64 => check::x86_64(&intr).map(|c| x86_64(&intr, &c)),
+        Arch::X86_64 => check::x86_64(&intr).map(|c| x86_64(intr, &c)),
         Arch::Ia64 => check::ia64(&intr).map(|c| ia64::expand(&intr, &c)),
     };
     checked.unwrap_or_else(|e| fallback(e, item))
@@ -52,6 +52,8 @@ pub fn fallback(errors: darling::Error, item: TokenStream) -> TokenStream {
             pat.attrs.retain(|a| !a.path().is_ident("pv"));
         }
     }
+    // A second `#[pv_intrinsic]` would expand again, on a function with a body.
+    decl.attrs.retain(|a| !crate::parse::is_pv_intrinsic(a));
     let syn::ForeignItemFn {
         attrs, vis, sig, ..
     } = decl;
@@ -105,7 +107,69 @@ fn presented(intr: &Intrinsic, c: &Contract) -> (u64, u64, u64) {
     }
 }
 
-fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
+/// The cfg a build sets to force one binding on every x86_64 intrinsic, whatever each
+/// declaration says (`RUSTFLAGS='--cfg pv_binding="indirect_call"'`).
+pub const POLICY_CFG: &str = "pv_binding";
+
+/// The generated function. Its signature is the declaration's; its body is one block per
+/// binding, each under the `cfg` that selects it: `pv_binding = "<name>"` forces that binding,
+/// and without any `pv_binding` the declared one is built. A proc macro cannot read the user
+/// crate's `cfg`s, so it emits every choice and lets the compiler keep one. Checks do not
+/// depend on the binding on x86_64, so every block is valid if the declaration is.
+fn x86_64(mut intr: Intrinsic, c: &Contract) -> TokenStream {
+    let declared = intr.binding;
+    let names = Binding::ALL.map(Binding::name);
+    let policy = format_ident!("{POLICY_CFG}");
+    let mut blocks = Vec::new();
+    for binding in Binding::ALL {
+        intr.binding = binding;
+        let name = binding.name();
+        let cfg = if binding == declared {
+            quote!(any(#policy = #name, not(any(#(#policy = #names),*))))
+        } else {
+            quote!(#policy = #name)
+        };
+        let block = if binding == Binding::IndirectCall && intr.args.len() > x86::C_ARGS.len() {
+            // Only a forced policy gets here: the checks refuse such a declaration of option 4.
+            let message = format!(
+                "`{POLICY_CFG} = \"{name}\"` cannot apply to `{}`: option 4 is a C call, which passes \
+                 at most {} arguments in registers, and it has {}",
+                intr.name(),
+                x86::C_ARGS.len(),
+                intr.args.len()
+            );
+            quote!(::core::compile_error!(#message); ::core::unreachable!())
+        } else {
+            bound(&intr, c)
+        };
+        blocks.push(quote! {
+            #[cfg(#cfg)]
+            let __pv_result = { #block };
+        });
+    }
+    intr.binding = declared;
+    let contract_doc = contract_doc(&intr, c);
+    let Intrinsic {
+        attrs, vis, sig, ..
+    } = &intr;
+    // The item carries the declaration's span, so that errors about it (a duplicate name, say)
+    // point at the name rather than at the attribute. `pv_binding` is pv's own cfg: a crate
+    // that never sets it need not declare it.
+    quote_spanned! {intr.name().span()=>
+        #(#attrs)*
+        #[doc = ""]
+        #[doc = #contract_doc]
+        #[inline(always)]
+        #[allow(unexpected_cfgs)]
+        #vis #sig {
+            #(#blocks)*
+            __pv_result
+        }
+    }
+}
+
+/// One binding's body: the descriptor, the routines and the site (or option 4's call).
+fn bound(intr: &Intrinsic, c: &Contract) -> TokenStream {
     let n = Names::new();
     let site = match intr.binding {
         Binding::InlinePatch => Some(inline_patch::site(intr)),
@@ -119,22 +183,10 @@ fn x86_64(intr: &Intrinsic, c: &Contract) -> TokenStream {
         Some(site) => site::call(intr, c, &n, site),
         None => indirect_call::call(intr, &n),
     };
-    let Intrinsic {
-        attrs, vis, sig, ..
-    } = intr;
-    let contract_doc = contract_doc(intr, c);
-    // The item carries the declaration's span, so that errors about it (a duplicate name, say)
-    // point at the name rather than at the attribute.
-    quote_spanned! {intr.name().span()=>
-        #(#attrs)*
-        #[doc = ""]
-        #[doc = #contract_doc]
-        #[inline(always)]
-        #vis #sig {
-            #descriptor
-            #routines
-            #body
-        }
+    quote! {
+        #descriptor
+        #routines
+        #body
     }
 }
 
@@ -153,7 +205,8 @@ fn contract_doc(intr: &Intrinsic, c: &Contract) -> String {
     };
     let (uses, defs, clobbers) = presented(intr, c);
     format!(
-        " pv: binding `{}` (RFC option {}); reads {}; writes {}; clobbers {} and flags.",
+        " pv: binding `{}` (RFC option {}) unless the build sets `--cfg {POLICY_CFG}=\"...\"`; \
+         reads {}; writes {}; clobbers {} and flags.",
         intr.binding.name(),
         intr.binding.rfc_number(),
         regs(uses),
@@ -180,7 +233,7 @@ fn descriptor(intr: &Intrinsic, c: &Contract, n: &Names) -> TokenStream {
     let bodies = pv_abi::Hypervisor::ALL.map(|hv| {
         let kind = format_ident!("{}", variant(intr.body(hv).kind().name()));
         let routine = match intr.body(hv) {
-            Body::Native => native,
+            Body::Native { .. } => native,
             _ => &backends[hv.index()],
         };
         quote!(::pv_runtime::Body { kind: ::pv_runtime::BodyKind::#kind, routine: #routine })

@@ -20,13 +20,12 @@ use quote::{format_ident, quote};
 
 /// The user's native sequence, one instruction per line.
 pub fn native_lines(intr: &Intrinsic) -> Vec<String> {
-    split(&intr.native.value())
+    lines(&intr.native.value())
 }
 
-fn split(text: &str) -> Vec<String> {
-    text.split([';', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// A sequence's instructions as asm template lines (`pv_abi::sequence`'s one splitter).
+fn lines(text: &str) -> Vec<String> {
+    pv_abi::sequence::instructions(text)
         .map(String::from)
         .collect()
 }
@@ -175,9 +174,9 @@ fn backend_lines(
 ) -> Option<(Vec<String>, TokenStream)> {
     match intr.body(hv) {
         // Hyperprivops are rejected by the x86_64 checks.
-        Body::Native | Body::Hyperprivop(..) => None,
+        Body::Native { .. } | Body::Hyperprivop(..) => None,
         Body::Nop => Some((vec![], quote!())),
-        Body::Asm(text) => Some((split(&text.value()), quote!())),
+        Body::Asm(text) => Some((lines(&text.value()), quote!())),
         Body::Hypercall { call, args, .. } => {
             Some((hypercall_lines(intr, c, hv, call, args), quote!()))
         }

@@ -1,0 +1,6 @@
+use pv_macros::pv_intrinsic;
+
+#[pv_intrinsic(reg = "rax", native = "mov eax, 1", hyperv = nop)]
+fn one() -> u32;
+
+fn main() {}
