@@ -284,22 +284,25 @@ fn hypervisor_serves_a_signal_handler_that_enters_it_during_an_emulated_cpuid() 
     assert_eq!(s.console, b"b");
 }
 
-/// An address whose page was mapped, then unmapped.
+/// An address no access may reach: a page reserved with no access at all and kept so (an
+/// unmapped page could be mapped again by another test thread before the hypercall reads it).
 fn unmapped() -> u64 {
-    // SAFETY: maps one fresh page and unmaps it; nothing else uses it.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        assert_ne!(p, libc::MAP_FAILED);
-        assert_eq!(libc::munmap(p, 4096), 0);
-        p as u64 + 8
-    }
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: reserves one fresh page with no access; it is never unmapped or used.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            p as u64 + 8
+        }
+    })
 }
 
 /// Null, unmapped, wild, kernel-half and misaligned-low pointers.
