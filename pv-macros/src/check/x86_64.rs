@@ -100,6 +100,10 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                     .chars()
                     .all(|c| c.is_ascii_digit())
         });
+        if let Some(message) = att_syntax(&instructions).or_else(|| undefined_label(&instructions))
+        {
+            errors.push(Error::custom(message).with_span(text));
+        }
         if let Some(insn) = far {
             errors.push(
                 Error::custom(format!(
@@ -329,4 +333,82 @@ fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
     }
     first_write.retain(|(r, _)| saved & restored_last & 1 << r == 0);
     first_write
+}
+
+/// AT&T syntax (`movq %rax, %rdx`), which the assembler rejects with "unknown token in
+/// expression" once for every copy of the sequence and, for the routines' copies, without a
+/// location. In Intel syntax `%` is only the modulo operator, never directly before a name, so
+/// `%` followed by a letter is AT&T's register prefix.
+fn att_syntax(instructions: &[&str]) -> Option<String> {
+    let insn = instructions.iter().find(|i| {
+        !i.starts_with('#')
+            && i.as_bytes()
+                .windows(2)
+                .any(|w| w[0] == b'%' && w[1].is_ascii_alphabetic())
+    })?;
+    Some(format!(
+        "`{insn}` is AT&T syntax: sequences are Intel syntax, as `asm!` takes them (destination \
+         first, registers without `%`, e.g. `mov rdx, rax`)"
+    ))
+}
+
+/// A branch to a local numeric label the sequence does not define in that direction (`3f`
+/// with no `3:` after it, `3b` with none before). The assembler would resolve it to a label of
+/// another copy or site, or fail at the end of the object with "Undefined temporary symbol",
+/// which names no source line; a sequence may branch only within itself.
+fn undefined_label(instructions: &[&str]) -> Option<String> {
+    // Each instruction's leading `N:` definitions, then what follows them.
+    let split = |insn: &str| -> (Vec<String>, String) {
+        let mut labels = Vec::new();
+        let mut rest = insn.trim();
+        while let Some((label, after)) = rest.split_once(':')
+            && !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_digit())
+        {
+            labels.push(label.to_string());
+            rest = after.trim_start();
+        }
+        (labels, rest.to_string())
+    };
+    let lines: Vec<(Vec<String>, String)> = instructions
+        .iter()
+        .filter(|i| !i.starts_with('#'))
+        .map(|i| split(i))
+        .collect();
+    for (at, (_, insn)) in lines.iter().enumerate() {
+        let mut words = insn.split_whitespace();
+        let mnemonic = words.next().unwrap_or("").to_ascii_lowercase();
+        let Some(target) = words.next() else { continue };
+        if !(mnemonic == "call" || mnemonic.starts_with('j') || mnemonic.starts_with("loop")) {
+            continue;
+        }
+        let (label, forward) = match target.split_at(target.len().saturating_sub(1)) {
+            (l, "f") => (l, true),
+            (l, "b") => (l, false),
+            _ => continue,
+        };
+        if label.is_empty() || !label.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let defines = |(labels, _): &(Vec<String>, String)| labels.iter().any(|l| l == label);
+        // A label on the branch's own line stands before it.
+        let found = if forward {
+            lines[at + 1..].iter().any(defines)
+        } else {
+            lines[..=at].iter().any(defines)
+        };
+        if !found {
+            let (place, side) = if forward {
+                ("after", "f")
+            } else {
+                ("before", "b")
+            };
+            return Some(format!(
+                "`{}` branches to `{label}{side}`, but the sequence defines no `{label}:` {place} \
+                 it: a sequence may branch only to its own local numeric labels",
+                insn.trim()
+            ));
+        }
+    }
+    None
 }
