@@ -457,25 +457,18 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
     });
     let clobber_span = args.clobber.as_ref().map(|c| c.1);
     let clobbers = args.clobber.map_or_else(Vec::new, |c| c.0);
-    let arch = errors.handle(crate::check::arch(
-        args.arch.as_ref().map(|a| (a.0, a.1)),
-        args.reg.as_ref().map(|r| &r.0),
-        &clobbers,
-        &params,
-        &decl.sig.ident,
-    ));
     errors.finish()?;
     let [Some(xen), Some(kvm), Some(hyperv)] = backends else {
         return Err(internal());
     };
-    let (Some(native), Some(arch)) = (native, arch) else {
+    let Some(native) = native else {
         return Err(internal());
     };
     Ok(Intrinsic {
         attrs: decl.attrs,
         vis: decl.vis,
         sig: decl.sig,
-        arch,
+        arch: args.arch.map(|a| (a.0, a.1)),
         binding: args.binding.as_ref().map_or(Binding::InlinePatch, |b| b.0),
         binding_span: args.binding.as_ref().map(|b| b.1),
         linux_form: args.form.as_ref().filter(|f| f.0).map(|f| f.1),

@@ -9,12 +9,11 @@ pub use ia64::ia64;
 pub use x86_64::x86_64;
 
 use crate::did_you_mean::did_you_mean;
-use crate::model::{Arg, Body, Intrinsic, RegName};
+use crate::model::{Body, Intrinsic, RegName};
 use darling::error::Accumulator;
 use darling::{Error, Result};
-use proc_macro2::Span;
 use pv_abi::Arch;
-use syn::{Ident, LitStr, Type};
+use syn::Type;
 
 /// Which architectures know a register name.
 fn arches_of(name: &str) -> Vec<Arch> {
@@ -29,19 +28,14 @@ fn arches_of(name: &str) -> Vec<Arch> {
 }
 
 /// Decides the architecture: explicit `arch = ...`, or the one every register name belongs to.
-pub fn arch(
-    explicit: Option<(Arch, Span)>,
-    reg: Option<&LitStr>,
-    clobbers: &[RegName],
-    args: &[Arg],
-    name: &Ident,
-) -> Result<Arch> {
-    if let Some((arch, _)) = explicit {
+pub fn arch(intr: &Intrinsic) -> Result<Arch> {
+    if let Some((arch, _)) = intr.arch {
         return Ok(arch);
     }
-    let mut names: Vec<RegName> = reg.iter().map(|s| RegName::new(s.value(), *s)).collect();
-    names.extend(clobbers.iter().cloned());
-    names.extend(args.iter().filter_map(|a| a.reg.clone()));
+    let name = intr.name();
+    let mut names: Vec<RegName> = intr.reg.iter().cloned().collect();
+    names.extend(intr.clobbers.iter().cloned());
+    names.extend(intr.args.iter().filter_map(|a| a.reg.clone()));
     if let Some(unknown) = names.iter().find(|n| arches_of(&n.name).is_empty()) {
         return Err(unknown.error(format!(
             "unknown register `{}`{}",

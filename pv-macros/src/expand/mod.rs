@@ -26,9 +26,10 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(intr) => intr,
         Err(e) => return fallback(e, item),
     };
-    let checked = match intr.arch {
-        Arch::X86_64 => check::x86_64(&intr).map(|c| x86_64(intr, &c)),
-        Arch::Ia64 => check::ia64(&intr).map(|c| ia64::expand(&intr, &c)),
+    let checked = match check::arch(&intr) {
+        Ok(Arch::X86_64) => check::x86_64(&intr).map(|c| x86_64(intr, &c)),
+        Ok(Arch::Ia64) => check::ia64(&intr).map(|c| ia64::expand(&intr, &c)),
+        Err(e) => Err(e),
     };
     checked.unwrap_or_else(|e| fallback(e, item))
 }
