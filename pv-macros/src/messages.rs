@@ -126,3 +126,235 @@ pub const NOT_A_FUNCTION: &str =
 /// A part failed without an error: a bug in pv, reported rather than panicking.
 pub const INTERNAL: &str =
     "internal error in #[pv_intrinsic]: a part failed without an error; please report";
+
+// Architecture and registers (check).
+
+/// A register neither architecture knows; `hint` is a sub-register's 64-bit name or a "did you
+/// mean".
+pub fn unknown_register(name: &str, hint: &str) -> String {
+    format!("unknown register `{name}`{hint}")
+}
+/// The `hint` of [`unknown_register`] for an x86_64 sub-register.
+pub fn whole_register(name: &str) -> String {
+    format!(": pv contracts name whole registers, write `{name}`")
+}
+/// Register names of two architectures in one declaration.
+pub const CONFLICTING_ARCH: &str = "this register belongs to another architecture than the ones \
+     before it: name registers of one architecture, and add `arch = x86_64` or `arch = ia64` if \
+     names are shared";
+/// No `arch` and no register that decides it: `names` are the shared names (none: no register).
+pub fn ambiguous_arch(names: &[&str]) -> String {
+    let why = if names.is_empty() {
+        "no register is named".to_string()
+    } else {
+        format!("`{}` exist on both x86_64 and ia64", names.join("`, `"))
+    };
+    format!("cannot infer the architecture: {why}; add `arch = x86_64` or `arch = ia64`")
+}
+/// A register the declared architecture does not have; `hint` is a "did you mean".
+pub fn unknown_arch_register(arch: &str, name: &str, hint: &str) -> String {
+    format!("unknown {arch} register `{name}`{hint}")
+}
+/// A register used where its class or role forbids (`what` is the use, `why` the register's).
+pub fn cannot_be_used(name: &str, what: &str, why: &str) -> String {
+    format!("`{name}` cannot be {what}: {why}")
+}
+/// A register twice in `clobber`.
+pub fn clobber_twice(name: &str) -> String {
+    format!("`{name}` is listed twice in `clobber`")
+}
+/// `reg` also in `clobber`.
+pub fn reg_in_clobber(name: &str) -> String {
+    format!("`{name}` is `reg`, which is always written: remove it from `clobber`")
+}
+
+// Arguments, result and bodies (check).
+
+/// Argument 0 with neither `reg` nor `#[pv(reg)]`.
+pub const ARG0_WITHOUT_REG: &str =
+    "argument 0 needs a register: add `reg = \"...\"` or `#[pv(reg = \"...\")]`";
+/// More arguments than the architecture's pv argument order has registers.
+pub fn too_many_args(arch: &str, order: &[&str]) -> String {
+    format!(
+        "more arguments than {arch} pv argument registers (`reg`, then {})",
+        order.join(", ")
+    )
+}
+/// Two arguments assigned one register.
+pub fn argument_register_twice(name: &str) -> String {
+    format!("two arguments in `{name}`")
+}
+/// A result without `reg`.
+pub const RESULT_WITHOUT_REG: &str = "a result needs a register: add `reg = \"...\"`";
+/// An empty native sequence.
+pub const NATIVE_EMPTY: &str = "the native sequence is empty: it is what runs on bare metal";
+/// `B = nop` on a declaration with a result (`key` is the backend's key).
+pub fn nop_with_result(key: &str) -> String {
+    format!(
+        "`{key} = nop` leaves the result undefined: the declaration returns a value, and a site \
+         made of nops writes nothing to `reg`; write `{key} = asm(\"...\")` that sets it (e.g. \
+         `xor eax, eax` for 0)"
+    )
+}
+/// An empty backend `asm` body.
+pub fn backend_asm_empty(display: &str, key: &str) -> String {
+    format!("the {display} sequence is empty: write `{key} = nop` for a site that does nothing")
+}
+/// `-> !`.
+pub const NEVER_TYPE: &str = "an intrinsic returns to its caller in every patch state, so it \
+     cannot return `!`: declare it without a result (`fn name(args);`) and diverge after calling it";
+/// A reference argument or result; `ptr` is the raw pointer to take (`*const`, `*mut`).
+pub fn reference(ptr: &str) -> String {
+    format!(
+        "a reference cannot cross a site (the sequence could not honour its lifetime): take a raw \
+         pointer, `{ptr} T`, and pass `&x as {ptr} _`"
+    )
+}
+/// A named type pv does not know to be a register value (a newtype, say).
+pub fn not_a_register_value(shown: &str) -> String {
+    format!(
+        "`{shown}` is not a register value pv knows: use an integer, `bool`, `char` or a raw \
+         pointer; for a `#[repr(transparent)]` newtype over an integer, declare the integer and \
+         convert at the call (`{shown}(intrinsic(x.0))`)"
+    )
+}
+/// A type wider than a register.
+pub const WIDE_TYPE: &str =
+    "does not fit one register: use an integer, `bool`, `char`, or a raw pointer (≤ 64 bits)";
+
+// x86_64 (check).
+
+/// Why the flags register cannot carry a value (the `why` of [`cannot_be_used`]).
+pub const FLAGS_AS_REG: &str = "only general registers carry values; flags are always clobbered";
+/// Const generics on x86_64.
+pub const X86_GENERIC: &str = "x86_64 intrinsics are not generic: one declaration is one \
+     descriptor and one set of routines";
+/// `form = ...` on x86_64.
+pub const X86_FORM: &str = "`form` chooses between ia64 option 3 forms; x86_64 has one";
+/// `xen = hyperprivop(...)` on x86_64.
+pub const X86_HYPERPRIVOP: &str =
+    "hyperprivops are Xen/ia64's; on x86_64 write `xen = hypercall(name, ...)`";
+/// Option 4 with more arguments than C passes in registers.
+pub fn option4_too_many_args(max: usize, given: usize) -> String {
+    format!(
+        "option 4 is a C call, which passes at most {max} arguments in registers, and this \
+         declaration has {given}: choose option 1-3"
+    )
+}
+/// The same, for a binding forced by the build's policy cfg (`cfg` is its name).
+pub fn policy_option4_too_many_args(
+    cfg: &str,
+    binding: &str,
+    name: &str,
+    max: usize,
+    given: usize,
+) -> String {
+    format!(
+        "`{cfg} = \"{binding}\"` cannot apply to `{name}`: option 4 is a C call, which passes at \
+         most {max} arguments in registers, and it has {given}"
+    )
+}
+/// `{` or `}` in a sequence.
+pub const SEQUENCE_BRACES: &str =
+    "a sequence names registers directly; `{` and `}` are not allowed";
+/// A RIP-relative operand.
+pub const RIP_RELATIVE: &str =
+    "sequences are copied into sites: a RIP-relative operand would point elsewhere";
+/// A call or branch to anything but a local numeric label.
+pub fn far_branch(insn: &str) -> String {
+    format!(
+        "`{insn}`: sequences are copied into sites, so they may only branch to local numeric \
+         labels; to call code, use `xen = call(path)` or another binding"
+    )
+}
+/// A write of a register neither `reg` nor clobbered; `fix` is [`save_reserved`] or
+/// [`add_clobber`].
+pub fn undeclared_write(insn: &str, reg: &str, fix: &str) -> String {
+    format!("`{insn}` writes `{reg}`, which is neither `reg` nor in `clobber`: {fix}")
+}
+/// The `fix` of [`undeclared_write`] for a register no contract may clobber.
+pub fn save_reserved(reg: &str, why: &str) -> String {
+    format!("`{reg}` cannot be clobbered ({why}): save and restore it with push/pop")
+}
+/// The `fix` of [`undeclared_write`] otherwise.
+pub fn add_clobber(reg: &str) -> String {
+    format!("add `{reg}` to `clobber` (or save and restore it with push/pop)")
+}
+/// More instructions than a site has bytes.
+pub fn native_too_long(count: usize, max: usize) -> String {
+    format!("{count} instructions cannot fit a site of at most {max} bytes")
+}
+/// `B = emulated` over a sequence with nothing privileged (`display` names the backend).
+pub fn emulated_not_privileged(key: &str, display: &str) -> String {
+    format!(
+        "`{key} = emulated` claims that {display} traps and emulates the native sequence, but \
+         nothing in it is privileged: write `{key} = native`"
+    )
+}
+/// A privileged native body a deprivileged backend would run; `what` is ` it` (no body given)
+/// or `` `xen = native` ``.
+pub fn privileged_native(insn: &str, why: &str, key: &str, display: &str, what: &str) -> String {
+    format!(
+        "`{insn}` is privileged ({why}), and {display} runs the kernel deprivileged, where{what} \
+         faults or does nothing: give a body for it, e.g. `{key} = call(path)` or `{key} = \
+         hypercall(name, ...)`, or write `{key} = emulated` if {display} traps and emulates it"
+    )
+}
+/// A privileged instruction in a deprivileged backend's `asm` body.
+pub fn privileged_asm(insn: &str, why: &str, display: &str) -> String {
+    format!(
+        "`{insn}` is privileged ({why}), and {display} runs this body deprivileged, where it \
+         faults or does nothing: make the body a hypercall or a call"
+    )
+}
+/// A return in a sequence.
+pub fn sequence_ret(insn: &str) -> String {
+    format!(
+        "`{insn}`: sequences are copied into sites, where it would return from the function the \
+         site is in; a sequence ends by falling through"
+    )
+}
+/// A `pop` of what the sequence did not push.
+pub fn pop_unbalanced(insn: &str) -> String {
+    format!(
+        "`{insn}` pops what the sequence did not push: a sequence must leave the stack as it \
+         found it"
+    )
+}
+/// Another write of rsp.
+pub fn moves_rsp(insn: &str) -> String {
+    format!(
+        "`{insn}` changes the stack pointer: a sequence runs in its caller's frame and must leave \
+         rsp as it found it; save registers with balanced `push`/`pop`"
+    )
+}
+/// A read of rsp.
+pub fn reads_rsp(insn: &str) -> String {
+    format!(
+        "`{insn}` reads `rsp`: the stack depth of a sequence differs between bindings and patch \
+         states (a call pushes a return address), so nothing on the stack is where it would \
+         expect; pass the value as an argument"
+    )
+}
+/// A `push` without its `pop`.
+pub fn push_unbalanced(insn: &str, depth: i32) -> String {
+    format!(
+        "`{insn}` is not undone: the sequence pushes {depth} more time(s) than it pops, and must \
+         leave the stack as it found it; add the matching `pop`"
+    )
+}
+/// AT&T syntax.
+pub fn att_syntax(insn: &str) -> String {
+    format!(
+        "`{insn}` is AT&T syntax: sequences are Intel syntax, as `asm!` takes them (destination \
+         first, registers without `%`, e.g. `mov rdx, rax`)"
+    )
+}
+/// A branch to a local label the sequence does not define on that side (`place`: after or
+/// before; `side`: f or b).
+pub fn undefined_label(insn: &str, label: &str, side: &str, place: &str) -> String {
+    format!(
+        "`{insn}` branches to `{label}{side}`, but the sequence defines no `{label}:` {place} it: \
+         a sequence may branch only to its own local numeric labels"
+    )
+}

@@ -94,12 +94,12 @@ pub fn expand(mut intr: Intrinsic, c: &Contract) -> TokenStream {
         };
         let block = if binding == Binding::IndirectCall && intr.args.len() > x86::C_ARGS.len() {
             // Only a forced policy gets here: the checks refuse such a declaration of option 4.
-            let message = format!(
-                "`{POLICY_CFG} = \"{name}\"` cannot apply to `{}`: option 4 is a C call, which passes \
-                 at most {} arguments in registers, and it has {}",
-                intr.name(),
+            let message = crate::messages::policy_option4_too_many_args(
+                POLICY_CFG,
+                name,
+                &intr.name().to_string(),
                 x86::C_ARGS.len(),
-                intr.args.len()
+                intr.args.len(),
             );
             quote!(::core::compile_error!(#message); ::core::unreachable!())
         } else {
