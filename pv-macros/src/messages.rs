@@ -358,3 +358,116 @@ pub fn undefined_label(insn: &str, label: &str, side: &str, place: &str) -> Stri
          a sequence may branch only to its own local numeric labels"
     )
 }
+
+// ia64 (check).
+
+/// Why a register of another class cannot carry a value (the `why` of [`cannot_be_used`]).
+pub fn ia64_not_a_value(class: &str) -> String {
+    format!("a {class} cannot carry a value; use a general register (r8 is the pv convention)")
+}
+/// Why a register without a mask bit cannot appear in a contract.
+pub const IA64_NO_PLACE: &str = "it has no place in a pv contract";
+/// A KVM or Hyper-V body on ia64.
+pub fn ia64_backend(key: &str, display: &str) -> String {
+    format!("`{key}`: {display} has no ia64 guest ABI; ia64 intrinsics have a Xen body only")
+}
+/// No Xen body on ia64.
+pub const IA64_MISSING_XEN: &str = "missing `xen = ...`: Xen/ia64 runs the kernel at privilege \
+     level 1, where the privileged operations ia64 intrinsics stand for fault or misbehave; write \
+     `xen = native` (Xen emulates the fault), `xen = nop`, `xen = asm(\"...\")`, \
+     `xen = hyperprivop(name)`, `xen = hypercall(name, args...)` or `xen = call(path)`";
+/// `form = linux` on another option than 3.
+pub const IA64_FORM_NOT_OPTION3: &str = "`form = linux` is a form of option 3 (`indirect_branch`)";
+/// A binding's own clobbers missing from `clobber`; `reason` is the binding row's.
+pub fn ia64_own_clobbers(missing: &[&str], reason: &str) -> String {
+    format!(
+        "`{}` must be in `clobber`: {reason}; add `clobber = [{}]`",
+        missing.join("`, `"),
+        missing.join(", ")
+    )
+}
+/// A C-preserved register clobbered by option 4.
+pub fn ia64_preserved_option4(name: &str) -> String {
+    format!(
+        "`{name}` is preserved by the C convention, and option 4 is a C call: its callee cannot \
+         clobber it; choose option 1-3 (the compiler saves it around the site) or save it in the \
+         sequence"
+    )
+}
+/// A hyperprivop with another operand count than the declaration's arguments.
+pub fn hyperprivop_count(name: &str, takes: u8, given: usize) -> String {
+    format!(
+        "hyperprivop `{name}` takes {takes} operand(s) in r8, r9, r10, r11, r14; the declaration \
+         has {given} argument(s)"
+    )
+}
+/// A hyperprivop whose result disagrees with the declaration's.
+pub fn hyperprivop_result(name: &str, returns: bool) -> String {
+    let says = if returns {
+        "returns a value in r8"
+    } else {
+        "returns nothing"
+    };
+    format!("hyperprivop `{name}` {says}; the declaration disagrees")
+}
+/// A Xen/ia64 hypercall where the routine has no register frame.
+pub const IA64_HYPERCALL_FRAMELESS: &str = "a Xen/ia64 hypercall (`break 0x1000`, number in r2) \
+     takes its arguments in stacked registers r32-r36, which only a routine entered with \
+     `br.call` can allocate: use option 2, option 3 in the seed's form, or option 4";
+/// `xen = call(...)` in option 3's Linux form.
+pub const IA64_LINUX_FORM_CALL: &str = "routines of option 3 in Linux's form are entered with \
+     `br.cond`, without a register frame of their own, so they cannot call a C function: use the \
+     seed's form or option 2 for `xen = call(...)`";
+/// `xen = call(...)` in option 1.
+pub const IA64_CALL_INLINE: &str = "ia64 option 1 sites are patched by copying a body into their \
+     bundles, and a Rust function cannot be copied: use `direct_branch` or `indirect_branch` for \
+     `xen = call(...)`";
+/// An instruction pv cannot bundle.
+pub fn ia64_unknown_unit(insn: &str) -> String {
+    format!(
+        "`{insn}`: pv does not know which unit (M, I, A, B, F, L+X) this instruction needs, so it \
+         cannot bundle it; write lower-case GNU as mnemonics of the instructions pv supports"
+    )
+}
+/// A run-time argument named as a template placeholder.
+pub fn ia64_runtime_constant(name: &str) -> String {
+    format!(
+        "`{name}` is a run-time argument: a value folded into the site must be a compile-time \
+         constant; declare it as a const generic parameter, e.g. `<const {}: u16>`",
+        name.to_uppercase()
+    )
+}
+/// A placeholder that names nothing.
+pub fn ia64_unknown_placeholder(name: &str) -> String {
+    format!("`{{{name}}}` names no const generic parameter of this declaration")
+}
+/// A write of a stacked register where the routine has no frame; `form` says why it has none.
+pub fn ia64_stacked_write(insn: &str, reg: &str, linux_form: bool) -> String {
+    let form = if linux_form {
+        "option 3 in Linux's form runs its routines with `br.cond`"
+    } else {
+        "option 1 copies the sequence into the site"
+    };
+    format!(
+        "`{insn}` writes `{reg}`, a stacked register, and {form}, without a register frame of its \
+         own: `{reg}` is a register of the function the site is in; use a scratch register (r2, \
+         r3, r14-r31) and declare it in `clobber`"
+    )
+}
+/// The `fix` of [`undeclared_write`] on ia64, which has no push/pop.
+pub fn ia64_add_clobber(reg: &str) -> String {
+    format!("add `{reg}` to `clobber`")
+}
+/// A native sequence longer than an option 1 site.
+pub fn ia64_too_long_inline(slots: usize, room: usize) -> String {
+    format!("{slots} instructions exceed the room of an option 1 site ({room} slots in 5 bundles)")
+}
+
+// Where the declaration stands (read from its source file).
+
+/// In an `extern` block.
+pub const IN_EXTERN_BLOCK: &str = "#[pv_intrinsic] declares an intrinsic, not a foreign \
+     function: move the declaration out of the `extern` block (pv generates its body)";
+/// In a trait or `impl`.
+pub const IN_TRAIT: &str = "#[pv_intrinsic] declares a free function, not a trait or `impl` \
+     item: move the declaration into a module, and call it from the method";
