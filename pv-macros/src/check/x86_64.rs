@@ -268,11 +268,12 @@ fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
 
 /// AT&T syntax (`movq %rax, %rdx`), which the assembler rejects with "unknown token in
 /// expression" once for every copy of the sequence and, for the routines' copies, without a
-/// location. In Intel syntax `%` is only the modulo operator, never directly before a name, so
-/// `%` followed by a letter is AT&T's register prefix.
+/// location. In an Intel-syntax instruction `%` is only the modulo operator, never directly
+/// before a name, so `%` followed by a letter is AT&T's register prefix. Directives (`.ascii
+/// "%s"`) are skipped: their strings may hold anything.
 fn att_syntax(instructions: &[&str]) -> Option<String> {
     let insn = instructions.iter().find(|i| {
-        !i.starts_with('#')
+        !i.starts_with(['#', '.'])
             && i.as_bytes()
                 .windows(2)
                 .any(|w| w[0] == b'%' && w[1].is_ascii_alphabetic())
