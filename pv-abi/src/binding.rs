@@ -105,9 +105,10 @@ impl Binding {
     }
 }
 
-/// What a binding's call-site sequence costs on one architecture: the registers its own
-/// sequence writes (and why) and the ones pv adds to every site's clobbers. x86_64 has no
-/// entry: its stubs save what the contract preserves, and flags are left to the compiler.
+/// What a binding's call-site sequence costs on ia64: the registers its own sequence writes
+/// (and why) and the ones pv adds to every site's clobbers. x86_64's rows are
+/// [`crate::x86_64::BindingRow`]s: no binding there writes a register of its own (its stubs
+/// save what the contract preserves), so they say instead what a site holds.
 #[derive(Clone, Copy, Debug)]
 pub struct BindingAbi {
     /// The binding these properties describe.

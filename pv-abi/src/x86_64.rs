@@ -3,6 +3,8 @@
 //! A register's mask bit is its hardware encoding (rax = 0 ... r15 = 15); the flags register is
 //! bit 16. Masks in site records and descriptors use these bits.
 
+use crate::Binding;
+
 /// What a register may be used for in a declaration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
@@ -126,6 +128,83 @@ pub const XEN_CLOBBERS: u64 = C_CLOBBERS;
 pub const CALL_REL32_LEN: usize = 5;
 /// Bytes of `call qword ptr [rip + disp32]`: the option 3 site.
 pub const CALL_RIP_LEN: usize = 6;
+
+/// What a site of one binding holds as compiled (before any patching).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SiteForm {
+    /// The native body itself, inline (option 1).
+    Native,
+    /// A call instruction of `len` bytes, written as the `asm!` template line `template`, which
+    /// names its target as the operand `{native}` (the native routine) or `{slot}` (the ops
+    /// slot).
+    Call {
+        /// The instruction as an `asm!` template line.
+        template: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+/// One binding's x86_64 facts: what its site holds and what every use of it clobbers beyond
+/// the declared contract. The macro writes sites and contracts from it and the engine checks
+/// site lengths against it, so the two cannot disagree about a binding (ia64's counterpart is
+/// [`crate::ia64::BINDINGS`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BindingRow {
+    /// The binding the row describes.
+    pub binding: Binding,
+    /// The site as compiled; `None` for option 4, which is a plain C call with no site.
+    pub site: Option<SiteForm>,
+    /// Registers every use clobbers without being declared: flags for a site (any site may
+    /// become a call), the C caller-saved set for option 4.
+    pub implicit_clobbers: u64,
+}
+
+impl BindingRow {
+    /// The bytes a site must have: its call's, and never less than a `call rel32`, the call
+    /// every site may become.
+    pub const fn room(&self) -> usize {
+        match self.site {
+            Some(SiteForm::Call { len, .. }) if len > CALL_REL32_LEN => len,
+            _ => CALL_REL32_LEN,
+        }
+    }
+}
+
+/// The four bindings on x86_64, in RFC order (index = option number - 1).
+pub const BINDINGS: [BindingRow; 4] = [
+    BindingRow {
+        binding: Binding::InlinePatch,
+        site: Some(SiteForm::Native),
+        implicit_clobbers: FLAGS,
+    },
+    BindingRow {
+        binding: Binding::DirectBranch,
+        site: Some(SiteForm::Call {
+            template: "call {native}",
+            len: CALL_REL32_LEN,
+        }),
+        implicit_clobbers: FLAGS,
+    },
+    BindingRow {
+        binding: Binding::IndirectBranch,
+        site: Some(SiteForm::Call {
+            template: "call qword ptr [rip + {slot}]",
+            len: CALL_RIP_LEN,
+        }),
+        implicit_clobbers: FLAGS,
+    },
+    BindingRow {
+        binding: Binding::IndirectCall,
+        site: None,
+        implicit_clobbers: C_CLOBBERS,
+    },
+];
+
+/// The row of `binding`.
+pub const fn binding(binding: Binding) -> &'static BindingRow {
+    &BINDINGS[binding as usize - 1]
+}
 
 /// The recommended multi-byte nops (Intel SDM), index = length - 1. Both the macro (initial
 /// padding) and the engine (padding after patching) use exactly these, so a pristine site and
@@ -453,6 +532,15 @@ pub fn privileged(insn: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binding_rows_are_in_rfc_order_and_agree_on_sites() {
+        for (row, binding) in super::BINDINGS.iter().zip(crate::Binding::ALL) {
+            assert_eq!(row.binding, binding);
+            assert_eq!(super::binding(binding).binding, binding);
+            assert_eq!(row.site.is_some(), binding.has_site());
+        }
+    }
+
     use super::{CALL_PADDING, CALL_REL32_LEN, NOPS, fill_nops, fill_value, privileged};
 
     #[test]

@@ -23,14 +23,8 @@ impl Context {
     pub fn error(self) -> Option<&'static str> {
         match self {
             Context::Module => None,
-            Context::ExternBlock => Some(
-                "#[pv_intrinsic] declares an intrinsic, not a foreign function: move the declaration \
-                 out of the `extern` block (pv generates its body)",
-            ),
-            Context::Associated => Some(
-                "#[pv_intrinsic] declares a free function, not a trait or `impl` item: move the \
-                 declaration into a module, and call it from the method",
-            ),
+            Context::ExternBlock => Some(crate::messages::IN_EXTERN_BLOCK),
+            Context::Associated => Some(crate::messages::IN_TRAIT),
         }
     }
 }

@@ -138,6 +138,7 @@ mod check;
 mod context;
 mod did_you_mean;
 mod expand;
+mod messages;
 mod model;
 mod parse;
 

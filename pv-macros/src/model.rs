@@ -95,7 +95,9 @@ pub struct Intrinsic {
     pub vis: Visibility,
     /// The signature with `#[pv(...)]` argument attributes removed.
     pub sig: Signature,
-    pub arch: Arch,
+    /// `arch = ...` as written, with its span. Only `check::arch` decides the architecture,
+    /// since it may have to from the register names (parse keeps what was written).
+    pub arch: Option<(Arch, Span)>,
     pub binding: Binding,
     /// `form = linux` (ia64 option 3 in Linux's form), with its span.
     pub linux_form: Option<Span>,

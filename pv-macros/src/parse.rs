@@ -3,6 +3,7 @@
 //! with its own span; nothing here panics.
 
 use crate::did_you_mean::did_you_mean;
+use crate::messages;
 use crate::model::{Arg, Backend, Body, HypercallArg, Intrinsic, RegName};
 use darling::ast::NestedMeta;
 use darling::error::Accumulator;
@@ -43,8 +44,8 @@ impl FromMeta for RegArg {
                 lit: Lit::Str(s), ..
             }) => Ok(RegArg(s.clone())),
             _ => Err(Error::custom(match word(expr) {
-                Some(w) => format!("write the register as a string: `reg = \"{w}\"`"),
-                None => "expected a register name as a string, e.g. `reg = \"r8\"`".to_string(),
+                Some(w) => messages::reg_not_string(&w),
+                None => messages::REG_NOT_NAME.to_string(),
             })
             .with_span(expr)),
         }
@@ -59,10 +60,7 @@ impl FromMeta for FormArg {
         match word(expr).as_deref() {
             Some("linux") => Ok(FormArg(true, expr.span())),
             Some("seed") => Ok(FormArg(false, expr.span())),
-            _ => Err(Error::custom(
-                "unknown form: write `form = linux` or `form = seed` (ia64 option 3)",
-            )
-            .with_span(expr)),
+            _ => Err(Error::custom(messages::UNKNOWN_FORM).with_span(expr)),
         }
     }
 }
@@ -95,10 +93,9 @@ fn word(expr: &Expr) -> Option<String> {
 impl FromMeta for ArchArg {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let found = word(expr).and_then(|w| Arch::from_name(&w));
-        found.map(|a| ArchArg(a, expr.span())).ok_or_else(|| {
-            Error::custom("unknown architecture: write `arch = x86_64` or `arch = ia64`")
-                .with_span(expr)
-        })
+        found
+            .map(|a| ArchArg(a, expr.span()))
+            .ok_or_else(|| Error::custom(messages::UNKNOWN_ARCH).with_span(expr))
     }
 }
 
@@ -110,23 +107,16 @@ impl FromMeta for BindingArg {
             }) => n.base10_parse::<u8>().ok().and_then(Binding::from_number),
             _ => word(expr).and_then(|w| Binding::from_name(&w)),
         };
-        found.map(|b| BindingArg(b, expr.span())).ok_or_else(|| {
-            Error::custom(
-                "unknown binding: write `inline_patch` (1), `direct_branch` (2), \
-                 `indirect_branch` (3) or `indirect_call` (4)",
-            )
-            .with_span(expr)
-        })
+        found
+            .map(|b| BindingArg(b, expr.span()))
+            .ok_or_else(|| Error::custom(messages::UNKNOWN_BINDING).with_span(expr))
     }
 }
 
 impl FromMeta for RegList {
     fn from_expr(expr: &Expr) -> Result<Self> {
         let Expr::Array(array) = expr else {
-            return Err(
-                Error::custom("expected a list in brackets, e.g. `clobber = [rcx, rdx]`")
-                    .with_span(expr),
-            );
+            return Err(Error::custom(messages::CLOBBER_NOT_LIST).with_span(expr));
         };
         let mut errors = Error::accumulator();
         let regs = array
@@ -135,7 +125,7 @@ impl FromMeta for RegList {
             .filter_map(|e| {
                 let name = word(e).map(|name| RegName::new(name, e));
                 errors.handle(
-                    name.ok_or_else(|| Error::custom("expected a register name").with_span(e)),
+                    name.ok_or_else(|| Error::custom(messages::CLOBBER_NOT_NAME).with_span(e)),
                 )
             })
             .collect();
@@ -147,20 +137,6 @@ impl FromMeta for BodyArg {
     fn from_expr(expr: &Expr) -> Result<Self> {
         Ok(BodyArg(expr.clone()))
     }
-}
-
-/// The forms a backend body takes, for error messages.
-fn forms(hv: Hypervisor) -> String {
-    let k = hv.name();
-    let ia64 = if hv == Hypervisor::Xen {
-        format!(", `{k} = hyperprivop(name)` (ia64)")
-    } else {
-        String::new()
-    };
-    format!(
-        "write `{k} = native`, `{k} = emulated`, `{k} = nop`, `{k} = asm(\"...\")`, \
-         `{k} = hypercall(name, args...)`{ia64} or `{k} = call(path)`"
-    )
 }
 
 /// Resolves `hv = ...` against the declared parameters and `hv`'s hypercall table.
@@ -184,10 +160,10 @@ fn body(hv: Hypervisor, expr: &Expr, args: &[Arg]) -> Result<Body> {
                 ("call", [Expr::Path(p)]) => Ok(Body::Call(p.path.clone())),
                 ("hypercall", [name, rest @ ..]) => hypercall(hv.abi(), name, rest, args),
                 ("hyperprivop", [name]) if hv == Hypervisor::Xen => hyperprivop(name),
-                _ => Err(Error::custom(forms(hv)).with_span(expr)),
+                _ => Err(Error::custom(messages::backend_forms(hv)).with_span(expr)),
             }
         }
-        _ => Err(Error::custom(forms(hv)).with_span(expr)),
+        _ => Err(Error::custom(messages::backend_forms(hv)).with_span(expr)),
     }
 }
 
@@ -197,9 +173,9 @@ fn hyperprivop(name: &Expr) -> Result<Body> {
         Some(h) => Ok(Body::Hyperprivop(h, name.span())),
         None => {
             let names = pv_abi::ia64::HYPERPRIVOPS.iter().map(|h| h.name);
-            Err(Error::custom(format!(
-                "unknown Xen/ia64 hyperprivop `{word}`{}",
-                did_you_mean(&word, names)
+            Err(Error::custom(messages::unknown_hyperprivop(
+                &word,
+                &did_you_mean(&word, names),
             ))
             .with_span(name))
         }
@@ -215,33 +191,30 @@ fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Bod
             .base10_parse::<u32>()
             .ok()
             .and_then(|nr| abi.hypercalls.iter().find(|h| h.nr == nr));
-        let fix = match known {
-            Some(h) => format!("write `{}`, {} hypercall number {n}", h.name, abi.display),
-            None => format!("{} has no hypercall number {n} pv knows", abi.display),
-        };
-        return Err(Error::custom(format!(
-            "name the hypercall rather than its number, so its argument count can be checked: {fix}"
+        return Err(Error::custom(messages::hypercall_by_number(
+            abi,
+            &n.to_string(),
+            known.map(|h| h.name),
         ))
         .with_span(name));
     }
     let word = word(name).unwrap_or_default();
     let Some(call) = abi.hypercall(&word) else {
         let names = abi.hypercalls.iter().map(|h| h.name);
-        return Err(Error::custom(format!(
-            "unknown {} hypercall `{word}`{}",
-            abi.display,
-            did_you_mean(&word, names)
+        return Err(Error::custom(messages::unknown_hypercall(
+            abi,
+            &word,
+            &did_you_mean(&word, names),
         ))
         .with_span(name));
     };
     let mut errors = Error::accumulator();
     if rest.len() != call.args as usize {
         errors.push(
-            Error::custom(format!(
-                "hypercall `{}` takes {} argument(s), {} given",
+            Error::custom(messages::hypercall_arg_count(
                 call.name,
                 call.args,
-                rest.len()
+                rest.len(),
             ))
             .with_span(name),
         );
@@ -261,13 +234,8 @@ fn hypercall(abi: &Abi, name: &Expr, rest: &[&Expr], args: &[Arg]) -> Result<Bod
                     .get_ident()
                     .and_then(|i| args.iter().position(|a| a.ident == *i))
                     .map(HypercallArg::Param)
-                    .ok_or_else(|| {
-                        Error::custom("not a parameter of this declaration").with_span(e)
-                    }),
-                _ => Err(Error::custom(
-                    "a hypercall argument is a parameter name or an integer constant",
-                )
-                .with_span(e)),
+                    .ok_or_else(|| Error::custom(messages::HYPERCALL_ARG_UNKNOWN).with_span(e)),
+                _ => Err(Error::custom(messages::HYPERCALL_ARG_EXPR).with_span(e)),
             };
             errors.handle(arg)
         })
@@ -292,13 +260,9 @@ fn arg_attrs(attrs: &mut Vec<syn::Attribute>, errors: &mut Accumulator) -> Optio
                 reg = Some(RegName::new(s.value(), &s));
                 Ok(())
             } else if meta.path.is_ident("constant") {
-                Err(meta.error(
-                    "a value folded into the site must be a compile-time constant: \
-                     declare it as a const generic parameter, e.g. `fn getreg<const REG: u16>()`",
-                ))
+                Err(meta.error(messages::CONSTANT_ATTR))
             } else {
-                Err(meta
-                    .error("unknown argument attribute: the only one is `#[pv(reg = \"...\")]`"))
+                Err(meta.error(messages::ARG_ATTR_UNKNOWN))
             }
         });
         errors.handle(parsed.map_err(Error::from));
@@ -312,40 +276,29 @@ fn arg_attrs(attrs: &mut Vec<syn::Attribute>, errors: &mut Accumulator) -> Optio
 fn shape(decl: &ForeignItemFn, errors: &mut Accumulator) -> Vec<syn::Ident> {
     let sig = &decl.sig;
     let mut no = |tokens: &dyn ToTokens, what: &str| {
-        errors.push(
-            Error::custom(format!("an intrinsic cannot be {what}"))
-                .with_span(&tokens.to_token_stream()),
-        )
+        errors.push(Error::custom(messages::cannot_be(what)).with_span(&tokens.to_token_stream()))
     };
     if let Some(t) = &sig.asyncness {
-        no(t, "`async`: it is one instruction sequence");
+        no(t, messages::ASYNC);
     }
     if let Some(t) = &sig.constness {
-        no(t, "`const`: it runs machine instructions");
+        no(t, messages::CONST);
     }
     if let Some(abi) = &sig.abi {
-        no(
-            abi,
-            "`extern`: pv chooses the calling convention per binding",
-        );
+        no(abi, messages::EXTERN);
     }
     if let Some(v) = &sig.variadic {
-        no(v, "variadic: each argument needs a register");
+        no(v, messages::VARIADIC);
     }
     if let Some(w) = &sig.generics.where_clause {
-        no(w, "constrained by a `where` clause");
+        no(w, messages::WHERE);
     }
     let mut consts = Vec::new();
     for p in &sig.generics.params {
         match p {
             GenericParam::Const(c) => consts.push(c.ident.clone()),
-            GenericParam::Type(t) => no(
-                t,
-                "generic over types: one declaration is one machine-code contract",
-            ),
-            GenericParam::Lifetime(l) => {
-                no(l, "generic over lifetimes: arguments are register values")
-            }
+            GenericParam::Type(t) => no(t, messages::GENERIC_TYPE),
+            GenericParam::Lifetime(l) => no(l, messages::GENERIC_LIFETIME),
         }
     }
     consts
@@ -365,18 +318,11 @@ pub fn is_pv_intrinsic(attr: &syn::Attribute) -> bool {
 fn attributes(attrs: &[syn::Attribute], errors: &mut Accumulator) {
     for attr in attrs {
         let message = if is_pv_intrinsic(attr) {
-            "`#[pv_intrinsic]` is given twice: one declaration is one intrinsic; put every key in \
-             one attribute"
+            messages::ATTRIBUTE_TWICE
         } else if attr.path().is_ident("inline") {
-            "pv makes every intrinsic `#[inline(always)]`, since its site is inline asm that belongs \
-             in the caller: remove this attribute; to keep the instructions out of line, choose \
-             `binding = direct_branch` (a call to the native routine) or `binding = indirect_call` \
-             (a C call through the slot)"
+            messages::INLINE_ATTR
         } else if attr.path().is_ident("target_feature") {
-            "`#[target_feature]` does not apply to an intrinsic: pv assembles its sequences as \
-             written whatever features the function enables, and patching replaces them with \
-             routines the attribute never reaches; remove it, and call an intrinsic that needs an \
-             extension only where `is_x86_feature_detected!` says it exists"
+            messages::TARGET_FEATURE
         } else {
             continue;
         };
@@ -400,14 +346,7 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
     let consts = shape(&decl, &mut errors);
     attributes(&decl.attrs, &mut errors);
     for option in args.options.iter().flat_map(|o| &o.0) {
-        errors.push(
-            Error::custom(format!(
-                "`{}`: `asm!` options do not apply to a pv site — any site may become a call (so it \
-                 uses the stack, writes flags and may touch memory), and its contract is `reg` and `clobber`",
-                option.name
-            ))
-            .with_span(&option.tokens),
-        );
+        errors.push(Error::custom(messages::asm_option(&option.name)).with_span(&option.tokens));
     }
 
     let mut params = Vec::new();
@@ -423,14 +362,10 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
                             reg,
                         })
                     }
-                    other => errors.push(
-                        Error::custom("an argument is a plain name, e.g. `index: u64`")
-                            .with_span(other),
-                    ),
+                    other => errors.push(Error::custom(messages::PATTERN_ARG).with_span(other)),
                 }
             }
-            FnArg::Receiver(r) => errors
-                .push(Error::custom("an intrinsic is a free function, not a method").with_span(r)),
+            FnArg::Receiver(r) => errors.push(Error::custom(messages::METHOD).with_span(r)),
         }
     }
     let ret = match &decl.sig.output {
@@ -449,33 +384,23 @@ pub fn intrinsic(args: TokenStream, item: TokenStream) -> Result<Intrinsic> {
         }),
     });
     let native = args.native.clone().or_else(|| {
-        errors.push(
-            Error::custom("missing `native = \"...\"`: the native instruction sequence")
-                .with_span(&decl.sig.ident),
-        );
+        errors.push(Error::custom(messages::MISSING_NATIVE).with_span(&decl.sig.ident));
         None
     });
     let clobber_span = args.clobber.as_ref().map(|c| c.1);
     let clobbers = args.clobber.map_or_else(Vec::new, |c| c.0);
-    let arch = errors.handle(crate::check::arch(
-        args.arch.as_ref().map(|a| (a.0, a.1)),
-        args.reg.as_ref().map(|r| &r.0),
-        &clobbers,
-        &params,
-        &decl.sig.ident,
-    ));
     errors.finish()?;
     let [Some(xen), Some(kvm), Some(hyperv)] = backends else {
         return Err(internal());
     };
-    let (Some(native), Some(arch)) = (native, arch) else {
+    let Some(native) = native else {
         return Err(internal());
     };
     Ok(Intrinsic {
         attrs: decl.attrs,
         vis: decl.vis,
         sig: decl.sig,
-        arch,
+        arch: args.arch.map(|a| (a.0, a.1)),
         binding: args.binding.as_ref().map_or(Binding::InlinePatch, |b| b.0),
         binding_span: args.binding.as_ref().map(|b| b.1),
         linux_form: args.form.as_ref().filter(|f| f.0).map(|f| f.1),
@@ -496,21 +421,19 @@ fn declaration(item: TokenStream) -> Result<ForeignItemFn> {
         return Ok(decl);
     }
     match syn::parse2::<syn::ItemFn>(item.clone()) {
-        Ok(f) => Err(Error::custom(
-            "an intrinsic is declared without a body (`fn name(args) -> T;`): pv generates the body",
-        )
-        .with_span(&f.block)),
+        Ok(f) => Err(Error::custom(messages::HAS_BODY).with_span(&f.block)),
         Err(_) => {
-            let span = item.clone().into_iter().next().map_or(Span::call_site(), |t| t.span());
-            Err(Error::custom("#[pv_intrinsic] applies to a function declaration: `fn name(args) -> T;`")
-                .with_span(&span))
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or(Span::call_site(), |t| t.span());
+            Err(Error::custom(messages::NOT_A_FUNCTION).with_span(&span))
         }
     }
 }
 
 /// A part failed without saying why: a bug in pv, reported as an error rather than a panic.
 fn internal() -> Error {
-    Error::custom(
-        "internal error in #[pv_intrinsic]: a part failed without an error; please report",
-    )
+    Error::custom(messages::INTERNAL)
 }

@@ -34,3 +34,44 @@ fn every_rule_is_documented() {
     let listed = readme.matches(".rs` |").count();
     assert_eq!(listed, cases.len(), "README lists cases that do not exist");
 }
+
+/// Each README rule row quotes the first line of its case's committed `.stderr`: the row's
+/// error cell starts that line's message, where `…` marks a cut (what follows it must follow
+/// in the message too).
+#[test]
+fn every_rule_row_quotes_its_error() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let mut wrong = Vec::new();
+    let mut rows = 0;
+    for line in readme.lines().filter(|l| l.ends_with(".rs` |")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let [.., quoted, case] = cells[..] else {
+            panic!("not a rule row: {line}");
+        };
+        let case = case.trim_matches('`').trim_end_matches(".rs");
+        let stderr = std::fs::read_to_string(format!(
+            "{}/tests/ui/fail/{case}.stderr",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let first = stderr.lines().next().unwrap_or("");
+        // `error: message` or `error[E0428]: message`.
+        let message = first.split_once(": ").map_or(first, |(_, m)| m);
+        let mut pieces = quoted.split('…');
+        let mut rest = message.strip_prefix(pieces.next().unwrap_or(""));
+        for piece in pieces {
+            rest = rest.and_then(|r| r.find(piece).map(|at| &r[at + piece.len()..]));
+        }
+        if rest.is_none() {
+            wrong.push(format!("{case}.rs: README `{quoted}`, .stderr `{message}`"));
+        }
+        rows += 1;
+    }
+    assert!(
+        wrong.is_empty(),
+        "rows that misquote their error:\n{}",
+        wrong.join("\n")
+    );
+    assert!(rows >= 40, "{rows} rule rows");
+}

@@ -3,6 +3,7 @@
 //! hyperprivop operand counts, and constants folded into the site.
 
 use super::{Abi, Contract, Usage, assign};
+use crate::messages;
 use crate::model::{Body, Intrinsic};
 use darling::{Error, Result};
 use pv_abi::Binding;
@@ -24,14 +25,11 @@ impl Abi for Ia64 {
             return Err(why.into());
         }
         if usage != Usage::Clobber && reg.class != Class::General {
-            return Err(format!(
-                "a {} cannot carry a value; use a general register (r8 is the pv convention)",
-                reg.class.name()
-            ));
+            return Err(messages::ia64_not_a_value(reg.class.name()));
         }
         reg.bit
             .map(Some)
-            .ok_or_else(|| "it has no place in a pv contract".into())
+            .ok_or_else(|| messages::IA64_NO_PLACE.into())
     }
 
     fn names() -> Vec<String> {
@@ -52,12 +50,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
     for hv in [pv_abi::Hypervisor::Kvm, pv_abi::Hypervisor::HyperV] {
         if let Some(span) = intr.backends[hv.index()].given {
             errors.push(
-                Error::custom(format!(
-                    "`{}`: {} has no ia64 guest ABI; ia64 intrinsics have a Xen body only",
-                    hv.name(),
-                    hv.abi().display
-                ))
-                .with_span(&span),
+                Error::custom(messages::ia64_backend(hv.name(), hv.abi().display)).with_span(&span),
             );
         }
     }
@@ -65,15 +58,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         .given
         .is_none()
     {
-        errors.push(
-            Error::custom(
-                "missing `xen = ...`: Xen/ia64 runs the kernel at privilege level 1, where the \
-                 privileged operations ia64 intrinsics stand for fault or misbehave; write \
-                 `xen = native` (Xen emulates the fault), `xen = nop`, `xen = asm(\"...\")`, \
-                 `xen = hyperprivop(name)`, `xen = hypercall(name, args...)` or `xen = call(path)`",
-            )
-            .with_span(intr.name()),
-        );
+        errors.push(Error::custom(messages::IA64_MISSING_XEN).with_span(intr.name()));
     }
     let form = if intr.linux_form.is_some() {
         Form::Linux
@@ -84,10 +69,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         .linux_form
         .filter(|_| intr.binding != Binding::IndirectBranch)
     {
-        errors.push(
-            Error::custom("`form = linux` is a form of option 3 (`indirect_branch`)")
-                .with_span(&span),
-        );
+        errors.push(Error::custom(messages::IA64_FORM_NOT_OPTION3).with_span(&span));
     }
     let missing: Vec<&str> = ia64::own_clobbers(intr.binding, form)
         .iter()
@@ -100,11 +82,9 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         .collect();
     if !missing.is_empty() {
         errors.push(
-            Error::custom(format!(
-                "`{}` must be in `clobber`: {}; add `clobber = [{}]`",
-                missing.join("`, `"),
+            Error::custom(messages::ia64_own_clobbers(
+                &missing,
                 ia64::abi(intr.binding, form).own_reason,
-                missing.join(", ")
             ))
             .with_span(
                 &intr
@@ -116,11 +96,7 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
     if intr.binding == Binding::IndirectCall {
         for c in &intr.clobbers {
             if ia64::reg(&c.name).is_some_and(|r| r.role == Role::Preserved) {
-                errors.push(c.error(format!(
-                        "`{}` is preserved by the C convention, and option 4 is a C call: its callee cannot \
-                         clobber it; choose option 1-3 (the compiler saves it around the site) or save it in the sequence",
-                    c.name
-                )));
+                errors.push(c.error(messages::ia64_preserved_option4(&c.name)));
             }
         }
     }
@@ -128,84 +104,50 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
         Body::Hyperprivop(h, span) => {
             if h.args as usize != intr.args.len() {
                 errors.push(
-                    Error::custom(format!(
-                        "hyperprivop `{}` takes {} operand(s) in r8, r9, r10, r11, r14; the declaration has {} argument(s)",
-                        h.name,
-                        h.args,
-                        intr.args.len()
-                    ))
-                    .with_span(span),
+                    Error::custom(messages::hyperprivop_count(h.name, h.args, intr.args.len()))
+                        .with_span(span),
                 );
             }
             if h.result != intr.ret.is_some() {
-                let says = if h.result { "returns a value in r8" } else { "returns nothing" };
-                errors.push(Error::custom(format!("hyperprivop `{}` {says}; the declaration disagrees", h.name)).with_span(span));
+                errors.push(
+                    Error::custom(messages::hyperprivop_result(h.name, h.result)).with_span(span),
+                );
             }
         }
-        Body::Hypercall { span, .. } if intr.binding == Binding::InlinePatch || form == Form::Linux => errors.push(
-            Error::custom(
-                "a Xen/ia64 hypercall (`break 0x1000`, number in r2) takes its arguments in stacked registers \
-                 r32-r36, which only a routine entered with `br.call` can allocate: use option 2, option 3 in \
-                 the seed's form, or option 4",
-            )
-            .with_span(span),
-        ),
-        Body::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => errors.push(
-            Error::custom(
-                "routines of option 3 in Linux's form are entered with `br.cond`, without a register frame \
-                 of their own, so they cannot call a C function: use the seed's form or option 2 for `xen = call(...)`",
-            )
-            .with_span(path),
-        ),
-        Body::Call(path) if intr.binding == Binding::InlinePatch => errors.push(
-            Error::custom(
-                "ia64 option 1 sites are patched by copying a body into their bundles, and a Rust function \
-                 cannot be copied: use `direct_branch` or `indirect_branch` for `xen = call(...)`",
-            )
-            .with_span(path),
-        ),
+        Body::Hypercall { span, .. }
+            if intr.binding == Binding::InlinePatch || form == Form::Linux =>
+        {
+            errors.push(Error::custom(messages::IA64_HYPERCALL_FRAMELESS).with_span(span))
+        }
+        Body::Call(path) if form == Form::Linux && intr.binding == Binding::IndirectBranch => {
+            errors.push(Error::custom(messages::IA64_LINUX_FORM_CALL).with_span(path))
+        }
+        Body::Call(path) if intr.binding == Binding::InlinePatch => {
+            errors.push(Error::custom(messages::IA64_CALL_INLINE).with_span(path))
+        }
         _ => {}
     }
     for text in super::sequences(intr) {
         let body = text.value();
         if let Some(insn) = pv_abi::ia64::asm::unknown_unit(&body) {
-            errors.push(
-                Error::custom(format!(
-                    "`{insn}`: pv does not know which unit (M, I, A, B, F, L+X) this instruction needs, so it \
-                     cannot bundle it; write lower-case GNU as mnemonics of the instructions pv supports"
-                ))
-                .with_span(text),
-            );
+            errors.push(Error::custom(messages::ia64_unknown_unit(insn)).with_span(text));
         }
         for name in placeholders(&body) {
             if intr.consts.iter().any(|c| *c == name) {
                 continue;
             }
             let why = if intr.args.iter().any(|a| a.ident == name) {
-                format!(
-                    "`{name}` is a run-time argument: a value folded into the site must be a compile-time \
-                     constant; declare it as a const generic parameter, e.g. `<const {}: u16>`",
-                    name.to_uppercase()
-                )
+                messages::ia64_runtime_constant(&name)
             } else {
-                format!("`{{{name}}}` names no const generic parameter of this declaration")
+                messages::ia64_unknown_placeholder(&name)
             };
             errors.push(Error::custom(why).with_span(text));
         }
         let frameless = intr.binding == Binding::InlinePatch || form == Form::Linux;
         if frameless && let Some((r, insn)) = stacked_write(&body) {
-            let form_name = if form == Form::Linux {
-                "option 3 in Linux's form runs its routines with `br.cond`"
-            } else {
-                "option 1 copies the sequence into the site"
-            };
             errors.push(
-                Error::custom(format!(
-                    "`{insn}` writes `{r}`, a stacked register, and {form_name}, without a register \
-                     frame of its own: `{r}` is a register of the function the site is in; use a \
-                     scratch register (r2, r3, r14-r31) and declare it in `clobber`"
-                ))
-                .with_span(text),
+                Error::custom(messages::ia64_stacked_write(insn, r, form == Form::Linux))
+                    .with_span(text),
             );
         }
         let declared = contract.clobbers
@@ -213,10 +155,13 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             | pv_abi::ia64::asm::Decl::implicit_mask(intr.binding, form);
         for (bit, insn) in written(&body) {
             if contract.complete && declared & 1 << bit == 0 {
-                let r = ia64::reg_name(bit);
+                let name = ia64::reg_name(bit);
+                let r = name.as_str();
                 errors.push(
-                    Error::custom(format!(
-                        "`{insn}` writes `{r}`, which is neither `reg` nor in `clobber`: add `{r}` to `clobber`"
+                    Error::custom(messages::undeclared_write(
+                        insn,
+                        r,
+                        &messages::ia64_add_clobber(r),
                     ))
                     .with_span(text),
                 );
@@ -227,10 +172,8 @@ pub fn ia64(intr: &Intrinsic) -> Result<Contract> {
             .count();
         if intr.binding == Binding::InlinePatch && slots > INLINE_ROOM_SLOTS {
             errors.push(
-                Error::custom(format!(
-                    "{slots} instructions exceed the room of an option 1 site ({INLINE_ROOM_SLOTS} slots in 5 bundles)"
-                ))
-                .with_span(text),
+                Error::custom(messages::ia64_too_long_inline(slots, INLINE_ROOM_SLOTS))
+                    .with_span(text),
             );
         }
     }

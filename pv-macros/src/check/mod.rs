@@ -9,12 +9,12 @@ pub use ia64::ia64;
 pub use x86_64::x86_64;
 
 use crate::did_you_mean::did_you_mean;
-use crate::model::{Arg, Body, Intrinsic, RegName};
+use crate::messages;
+use crate::model::{Body, Intrinsic, RegName};
 use darling::error::Accumulator;
 use darling::{Error, Result};
-use proc_macro2::Span;
 use pv_abi::Arch;
-use syn::{Ident, LitStr, Type};
+use syn::Type;
 
 /// Which architectures know a register name.
 fn arches_of(name: &str) -> Vec<Arch> {
@@ -29,24 +29,18 @@ fn arches_of(name: &str) -> Vec<Arch> {
 }
 
 /// Decides the architecture: explicit `arch = ...`, or the one every register name belongs to.
-pub fn arch(
-    explicit: Option<(Arch, Span)>,
-    reg: Option<&LitStr>,
-    clobbers: &[RegName],
-    args: &[Arg],
-    name: &Ident,
-) -> Result<Arch> {
-    if let Some((arch, _)) = explicit {
+pub fn arch(intr: &Intrinsic) -> Result<Arch> {
+    if let Some((arch, _)) = intr.arch {
         return Ok(arch);
     }
-    let mut names: Vec<RegName> = reg.iter().map(|s| RegName::new(s.value(), *s)).collect();
-    names.extend(clobbers.iter().cloned());
-    names.extend(args.iter().filter_map(|a| a.reg.clone()));
+    let name = intr.name();
+    let mut names: Vec<RegName> = intr.reg.iter().cloned().collect();
+    names.extend(intr.clobbers.iter().cloned());
+    names.extend(intr.args.iter().filter_map(|a| a.reg.clone()));
     if let Some(unknown) = names.iter().find(|n| arches_of(&n.name).is_empty()) {
-        return Err(unknown.error(format!(
-            "unknown register `{}`{}",
-            unknown.name,
-            unknown_hint(&unknown.name)
+        return Err(unknown.error(messages::unknown_register(
+            &unknown.name,
+            &unknown_hint(&unknown.name),
         )));
     }
     let mut candidates = vec![Arch::X86_64, Arch::Ia64];
@@ -61,23 +55,15 @@ pub fn arch(
     match candidates.as_slice() {
         [one] => Ok(*one),
         [] => {
-            let message = "this register belongs to another architecture than the ones before it: name registers \
-                 of one architecture, and add `arch = x86_64` or `arch = ia64` if names are shared";
+            let message = messages::CONFLICTING_ARCH;
             Err(conflict.map_or_else(
                 || Error::custom(message).with_span(name),
                 |n| n.error(message),
             ))
         }
         _ => {
-            let why = if names.is_empty() {
-                "no register is named".to_string()
-            } else {
-                let list: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
-                format!("`{}` exist on both x86_64 and ia64", list.join("`, `"))
-            };
-            let message = format!(
-                "cannot infer the architecture: {why}; add `arch = x86_64` or `arch = ia64`"
-            );
+            let list: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+            let message = messages::ambiguous_arch(&list);
             Err(names.first().map_or_else(
                 || Error::custom(&message).with_span(name),
                 |n| n.error(&message),
@@ -91,10 +77,7 @@ pub fn arch(
 fn unknown_hint(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     if let Some(bit) = pv_abi::x86_64::gpr_of(&lower) {
-        return format!(
-            ": pv contracts name whole registers, write `{}`",
-            pv_abi::x86_64::reg_name(bit)
-        );
+        return messages::whole_register(pv_abi::x86_64::reg_name(bit));
     }
     let names = pv_abi::x86_64::REGS
         .iter()
@@ -169,15 +152,15 @@ fn resolve<A: Abi>(
         Ok(bit) => bit,
         Err(why) if why.is_empty() => {
             let suggestion = did_you_mean(&name.name, A::names());
-            errors.push(name.error(format!(
-                "unknown {} register `{}`{suggestion}",
+            errors.push(name.error(messages::unknown_arch_register(
                 A::NAME,
-                name.name
+                &name.name,
+                &suggestion,
             )));
             None
         }
         Err(why) => {
-            errors.push(name.error(format!("`{}` cannot be {}: {why}", name.name, usage.what())));
+            errors.push(name.error(messages::cannot_be_used(&name.name, usage.what(), &why)));
             None
         }
     }
@@ -197,13 +180,10 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
             continue;
         };
         if clobbers & 1 << bit != 0 {
-            errors.push(c.error(format!("`{}` is listed twice in `clobber`", c.name)));
+            errors.push(c.error(messages::clobber_twice(&c.name)));
         }
         if Some(bit) == carrier {
-            errors.push(c.error(format!(
-                "`{}` is `reg`, which is always written: remove it from `clobber`",
-                c.name
-            )));
+            errors.push(c.error(messages::reg_in_clobber(&c.name)));
         }
         clobbers |= 1 << bit;
     }
@@ -219,10 +199,7 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
             (None, 0, Some(c)) => Some(c),
             (None, 0, None) if intr.reg.is_some() => None,
             (None, 0, None) => {
-                errors.push(
-                    Error::custom("argument 0 needs a register: add `reg = \"...\"` or `#[pv(reg = \"...\")]`")
-                        .with_span(&arg.ident),
-                );
+                errors.push(Error::custom(messages::ARG0_WITHOUT_REG).with_span(&arg.ident));
                 None
             }
             (None, _, _) => {
@@ -231,12 +208,8 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
                     .find(|b| !args.contains(b) && Some(*b) != carrier);
                 if next.is_none() {
                     errors.push(
-                        Error::custom(format!(
-                            "more arguments than {} pv argument registers (`reg`, then {})",
-                            A::NAME,
-                            A::ARG_ORDER.join(", ")
-                        ))
-                        .with_span(&arg.ident),
+                        Error::custom(messages::too_many_args(A::NAME, A::ARG_ORDER))
+                            .with_span(&arg.ident),
                     );
                 }
                 next
@@ -245,7 +218,7 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
         if let Some(bit) = bit {
             if args.contains(&bit) {
                 errors.push(
-                    Error::custom(format!("two arguments in `{}`", A::bit_name(bit)))
+                    Error::custom(messages::argument_register_twice(&A::bit_name(bit)))
                         .with_span(&arg.ident),
                 );
             }
@@ -256,34 +229,20 @@ pub fn assign<A: Abi>(intr: &Intrinsic, errors: &mut Accumulator) -> Contract {
         check_type(ty, errors);
         if intr.reg.is_none() && !matches!(ty, Type::Never(_)) {
             complete = false;
-            errors.push(
-                Error::custom("a result needs a register: add `reg = \"...\"`").with_span(ty),
-            );
+            errors.push(Error::custom(messages::RESULT_WITHOUT_REG).with_span(ty));
         }
     }
     if is_empty(&intr.native.value()) {
-        errors.push(
-            Error::custom("the native sequence is empty: it is what runs on bare metal")
-                .with_span(&intr.native),
-        );
+        errors.push(Error::custom(messages::NATIVE_EMPTY).with_span(&intr.native));
     }
     for hv in pv_abi::Hypervisor::ALL {
         let (backend, name) = (&intr.backends[hv.index()], hv.name());
         match (&backend.body, backend.given) {
-            (Body::Nop, Some(span)) if intr.ret.is_some() => errors.push(
-                Error::custom(format!(
-                    "`{name} = nop` leaves the result undefined: the declaration returns a value, and a \
-                     site made of nops writes nothing to `reg`; write `{name} = asm(\"...\")` that sets \
-                     it (e.g. `xor eax, eax` for 0)"
-                ))
-                .with_span(&span),
-            ),
+            (Body::Nop, Some(span)) if intr.ret.is_some() => {
+                errors.push(Error::custom(messages::nop_with_result(name)).with_span(&span))
+            }
             (Body::Asm(text), _) if is_empty(&text.value()) => errors.push(
-                Error::custom(format!(
-                    "the {} sequence is empty: write `{name} = nop` for a site that does nothing",
-                    hv.abi().display
-                ))
-                .with_span(text),
+                Error::custom(messages::backend_asm_empty(hv.abi().display, name)).with_span(text),
             ),
             _ => {}
         }
@@ -326,26 +285,24 @@ fn check_type(ty: &Type, errors: &mut Accumulator) {
     let message = match ty {
         Type::Ptr(_) => return,
         Type::Path(_) if name.as_deref().is_some_and(|n| SCALARS.contains(&n)) => return,
-        Type::Never(_) => "an intrinsic returns to its caller in every patch state, so it cannot return \
-             `!`: declare it without a result (`fn name(args);`) and diverge after calling it"
-            .to_string(),
+        Type::Never(_) => messages::NEVER_TYPE.to_string(),
         Type::Reference(r) => {
-            let ptr = if r.mutability.is_some() { "*mut" } else { "*const" };
-            format!(
-                "a reference cannot cross a site (the sequence could not honour its lifetime): take a \
-                 raw pointer, `{ptr} T`, and pass `&x as {ptr} _`"
-            )
+            let ptr = if r.mutability.is_some() {
+                "*mut"
+            } else {
+                "*const"
+            };
+            messages::reference(ptr)
         }
         Type::Path(p) if name.as_deref().is_none_or(|n| !WIDE.contains(&n)) => {
-            let shown = p.path.segments.last().map_or(String::new(), |s| s.ident.to_string());
-            format!(
-                "`{shown}` is not a register value pv knows: use an integer, `bool`, `char` or a raw \
-                 pointer; for a `#[repr(transparent)]` newtype over an integer, declare the integer and \
-                 convert at the call (`{shown}(intrinsic(x.0))`)"
-            )
+            let shown = p
+                .path
+                .segments
+                .last()
+                .map_or(String::new(), |s| s.ident.to_string());
+            messages::not_a_register_value(&shown)
         }
-        _ => "does not fit one register: use an integer, `bool`, `char`, or a raw pointer (≤ 64 bits)"
-            .to_string(),
+        _ => messages::WIDE_TYPE.to_string(),
     };
     errors.push(Error::custom(message).with_span(ty));
 }

@@ -2,6 +2,7 @@
 //! no ia64 hyperprivops, and native bodies that survive being copied into sites.
 
 use super::{Abi, Contract, Usage, assign};
+use crate::messages;
 use crate::model::{Body, Intrinsic};
 use darling::{Error, Result};
 use pv_abi::record::MAX_SITE_LEN;
@@ -21,9 +22,7 @@ impl Abi for X86 {
         match (reg.class, usage) {
             (Class::General, _) => Ok(Some(reg.bit)),
             (Class::Flags, Usage::Clobber) => Ok(None),
-            (Class::Flags, _) => {
-                Err("only general registers carry values; flags are always clobbered".into())
-            }
+            (Class::Flags, _) => Err(messages::FLAGS_AS_REG.into()),
         }
     }
 
@@ -41,32 +40,19 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
     let mut errors = Error::accumulator();
     let contract = assign::<X86>(intr, &mut errors);
     if let Some(c) = intr.consts.first() {
-        errors.push(
-            Error::custom("x86_64 intrinsics are not generic: one declaration is one descriptor and one set of routines")
-                .with_span(c),
-        );
+        errors.push(Error::custom(messages::X86_GENERIC).with_span(c));
     }
     if let Some(span) = intr.linux_form {
-        errors.push(
-            Error::custom("`form` chooses between ia64 option 3 forms; x86_64 has one")
-                .with_span(&span),
-        );
+        errors.push(Error::custom(messages::X86_FORM).with_span(&span));
     }
     if let Body::Hyperprivop(_, span) = intr.xen() {
-        errors.push(
-            Error::custom(
-                "hyperprivops are Xen/ia64's; on x86_64 write `xen = hypercall(name, ...)`",
-            )
-            .with_span(span),
-        );
+        errors.push(Error::custom(messages::X86_HYPERPRIVOP).with_span(span));
     }
     if intr.binding == pv_abi::Binding::IndirectCall && intr.args.len() > x86::C_ARGS.len() {
         errors.push(
-            Error::custom(format!(
-                "option 4 is a C call, which passes at most {} arguments in registers, and this \
-                 declaration has {}: choose option 1-3",
+            Error::custom(messages::option4_too_many_args(
                 x86::C_ARGS.len(),
-                intr.args.len()
+                intr.args.len(),
             ))
             .with_span(intr.name()),
         );
@@ -77,18 +63,10 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
         let body = text.value();
         let instructions: Vec<&str> = pv_abi::sequence::instructions(&body).collect();
         if body.contains(['{', '}']) {
-            errors.push(
-                Error::custom("a sequence names registers directly; `{` and `}` are not allowed")
-                    .with_span(text),
-            );
+            errors.push(Error::custom(messages::SEQUENCE_BRACES).with_span(text));
         }
         if body.to_ascii_lowercase().contains("rip") {
-            errors.push(
-                Error::custom(
-                    "sequences are copied into sites: a RIP-relative operand would point elsewhere",
-                )
-                .with_span(text),
-            );
+            errors.push(Error::custom(messages::RIP_RELATIVE).with_span(text));
         }
         let far = instructions.iter().find(|l| {
             let mut words = l.split_whitespace();
@@ -100,14 +78,12 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                     .chars()
                     .all(|c| c.is_ascii_digit())
         });
+        if let Some(message) = att_syntax(&instructions).or_else(|| undefined_label(&instructions))
+        {
+            errors.push(Error::custom(message).with_span(text));
+        }
         if let Some(insn) = far {
-            errors.push(
-                Error::custom(format!(
-                    "`{insn}`: sequences are copied into sites, so they may only branch to local numeric labels; \
-                     to call code, use `xen = call(path)` or another binding"
-                ))
-                .with_span(text),
-            );
+            errors.push(Error::custom(messages::far_branch(insn)).with_span(text));
         }
         let declared = contract.defs() | contract.clobbers;
         for (bit, insn) in written(&instructions) {
@@ -116,31 +92,18 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
             };
             if contract.complete && declared & 1 << bit == 0 {
                 let fix = match r.saved {
-                    Saved::Reserved(why) => format!(
-                        "`{}` cannot be clobbered ({why}): save and restore it with push/pop",
-                        r.name
-                    ),
-                    _ => format!(
-                        "add `{0}` to `clobber` (or save and restore it with push/pop)",
-                        r.name
-                    ),
+                    Saved::Reserved(why) => messages::save_reserved(r.name, why),
+                    _ => messages::add_clobber(r.name),
                 };
                 errors.push(
-                    Error::custom(format!(
-                        "`{insn}` writes `{}`, which is neither `reg` nor in `clobber`: {fix}",
-                        r.name
-                    ))
-                    .with_span(text),
+                    Error::custom(messages::undeclared_write(insn, r.name, &fix)).with_span(text),
                 );
             }
         }
         if instructions.len() > MAX_SITE_LEN {
             errors.push(
-                Error::custom(format!(
-                    "{} instructions cannot fit a site of at most {MAX_SITE_LEN} bytes",
-                    instructions.len()
-                ))
-                .with_span(text),
+                Error::custom(messages::native_too_long(instructions.len(), MAX_SITE_LEN))
+                    .with_span(text),
             );
         }
     }
@@ -166,19 +129,9 @@ fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
         let abi = hv.abi();
         let k = hv.name();
         let backend = &intr.backends[hv.index()];
-        let fix = format!(
-            "give a body for it, e.g. `{k} = call(path)` or `{k} = hypercall(name, ...)`, or write \
-             `{k} = emulated` if {} traps and emulates it",
-            abi.display
-        );
         match (&backend.body, backend.given, privileged) {
             (Body::Native { emulated: true }, Some(span), None) => errors.push(
-                Error::custom(format!(
-                    "`{k} = emulated` claims that {} traps and emulates the native sequence, but nothing in \
-                     it is privileged: write `{k} = native`",
-                    abi.display
-                ))
-                .with_span(&span),
+                Error::custom(messages::emulated_not_privileged(k, abi.display)).with_span(&span),
             ),
             (Body::Native { emulated: false }, given, Some((insn, why))) if abi.deprivileged => {
                 let (what, span) = match given {
@@ -186,10 +139,12 @@ fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
                     Some(span) => (format!(" `{k} = native`"), span),
                 };
                 errors.push(
-                    Error::custom(format!(
-                        "`{insn}` is privileged ({why}), and {} runs the kernel deprivileged, where{what} \
-                         faults or does nothing: {fix}",
-                        abi.display
+                    Error::custom(messages::privileged_native(
+                        insn,
+                        why,
+                        k,
+                        abi.display,
+                        &what,
                     ))
                     .with_span(&span),
                 );
@@ -197,12 +152,8 @@ fn deprivileged(intr: &Intrinsic, errors: &mut darling::error::Accumulator) {
             (Body::Asm(text), _, _) if abi.deprivileged => {
                 if let Some((insn, why)) = first_privileged(&text.value()) {
                     errors.push(
-                        Error::custom(format!(
-                            "`{insn}` is privileged ({why}), and {} runs this body deprivileged, where it \
-                             faults or does nothing: make the body a hypercall or a call",
-                            abi.display
-                        ))
-                        .with_span(text),
+                        Error::custom(messages::privileged_asm(insn, why, abi.display))
+                            .with_span(text),
                     );
                 }
             }
@@ -240,10 +191,7 @@ fn stack(text: &syn::LitStr, errors: &mut darling::error::Accumulator) {
         };
         if RETURNS.contains(&mnemonic.as_str()) && !returned {
             returned = true;
-            report(format!(
-                "`{insn}`: sequences are copied into sites, where it would return from the function the \
-                 site is in; a sequence ends by falling through"
-            ));
+            report(messages::sequence_ret(insn));
             continue;
         }
         match mnemonic.as_str() {
@@ -256,10 +204,7 @@ fn stack(text: &syn::LitStr, errors: &mut darling::error::Accumulator) {
         }
         if depth < 0 && !moved {
             moved = true;
-            report(format!(
-                "`{insn}` pops what the sequence did not push: a sequence must leave the stack as it \
-                 found it"
-            ));
+            report(messages::pop_unbalanced(insn));
         }
         // push and pop move rsp by the depth counted above, and a call or return is an error
         // of its own; anything else that writes it (per the table the byte check agrees with)
@@ -272,25 +217,15 @@ fn stack(text: &syn::LitStr, errors: &mut darling::error::Accumulator) {
             || (!pushes_or_pops && x86::writes(insn).is_some_and(|m| m & 1 << 4 != 0));
         if writes_rsp && !moved {
             moved = true;
-            report(format!(
-                "`{insn}` changes the stack pointer: a sequence runs in its caller's frame and must leave \
-                 rsp as it found it; save registers with balanced `push`/`pop`"
-            ));
+            report(messages::moves_rsp(insn));
         } else if !writes_rsp && !read && operands.iter().any(names_rsp) {
             read = true;
-            report(format!(
-                "`{insn}` reads `rsp`: the stack depth of a sequence differs between bindings and patch \
-                 states (a call pushes a return address), so nothing on the stack is where it would \
-                 expect; pass the value as an argument"
-            ));
+            report(messages::reads_rsp(insn));
         }
     }
     if depth > 0 && !moved {
         let insn = first_push.unwrap_or_default();
-        report(format!(
-            "`{insn}` is not undone: the sequence pushes {depth} more time(s) than it pops, and must \
-             leave the stack as it found it; add the matching `pop`"
-        ));
+        report(messages::push_unbalanced(insn, depth));
     }
 }
 
@@ -329,4 +264,76 @@ fn written<'a>(instructions: &[&'a str]) -> Vec<(u8, &'a str)> {
     }
     first_write.retain(|(r, _)| saved & restored_last & 1 << r == 0);
     first_write
+}
+
+/// AT&T syntax (`movq %rax, %rdx`), which the assembler rejects with "unknown token in
+/// expression" once for every copy of the sequence and, for the routines' copies, without a
+/// location. In an Intel-syntax instruction `%` is only the modulo operator, never directly
+/// before a name, so `%` followed by a letter is AT&T's register prefix. Directives (`.ascii
+/// "%s"`) are skipped: their strings may hold anything.
+fn att_syntax(instructions: &[&str]) -> Option<String> {
+    let insn = instructions.iter().find(|i| {
+        !i.starts_with(['#', '.'])
+            && i.as_bytes()
+                .windows(2)
+                .any(|w| w[0] == b'%' && w[1].is_ascii_alphabetic())
+    })?;
+    Some(messages::att_syntax(insn))
+}
+
+/// A branch to a local numeric label the sequence does not define in that direction (`3f`
+/// with no `3:` after it, `3b` with none before). The assembler would resolve it to a label of
+/// another copy or site, or fail at the end of the object with "Undefined temporary symbol",
+/// which names no source line; a sequence may branch only within itself.
+fn undefined_label(instructions: &[&str]) -> Option<String> {
+    // Each instruction's leading `N:` definitions, then what follows them.
+    let split = |insn: &str| -> (Vec<String>, String) {
+        let mut labels = Vec::new();
+        let mut rest = insn.trim();
+        while let Some((label, after)) = rest.split_once(':')
+            && !label.is_empty()
+            && label.chars().all(|c| c.is_ascii_digit())
+        {
+            labels.push(label.to_string());
+            rest = after.trim_start();
+        }
+        (labels, rest.to_string())
+    };
+    let lines: Vec<(Vec<String>, String)> = instructions
+        .iter()
+        .filter(|i| !i.starts_with('#'))
+        .map(|i| split(i))
+        .collect();
+    for (at, (_, insn)) in lines.iter().enumerate() {
+        let mut words = insn.split_whitespace();
+        let mnemonic = words.next().unwrap_or("").to_ascii_lowercase();
+        let Some(target) = words.next() else { continue };
+        if !(mnemonic == "call" || mnemonic.starts_with('j') || mnemonic.starts_with("loop")) {
+            continue;
+        }
+        let (label, forward) = match target.split_at(target.len().saturating_sub(1)) {
+            (l, "f") => (l, true),
+            (l, "b") => (l, false),
+            _ => continue,
+        };
+        if label.is_empty() || !label.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let defines = |(labels, _): &(Vec<String>, String)| labels.iter().any(|l| l == label);
+        // A label on the branch's own line stands before it.
+        let found = if forward {
+            lines[at + 1..].iter().any(defines)
+        } else {
+            lines[..=at].iter().any(defines)
+        };
+        if !found {
+            let (place, side) = if forward {
+                ("after", "f")
+            } else {
+                ("before", "b")
+            };
+            return Some(messages::undefined_label(insn.trim(), label, side, place));
+        }
+    }
+    None
 }

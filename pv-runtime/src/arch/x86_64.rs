@@ -107,12 +107,8 @@ impl Codec for X86_64Codec {
         if !r.binding.has_site() {
             return Err(PlanError::NoSite);
         }
-        // The macro pads every site to the room of the call it may become.
-        let room = match r.binding {
-            Binding::IndirectBranch => CALL_RIP_LEN,
-            _ => CALL_REL32_LEN,
-        };
-        if r.len < room {
+        // The macro pads every site to the room the binding's table row gives.
+        if r.len < pv_abi::x86_64::binding(r.binding).room() {
             return Err(PlanError::Disagrees("site length"));
         }
         let (at, len) = (r.site as usize, r.len);

@@ -7,7 +7,7 @@
 //! - the probe: one more instance of the site in a routine of its own, which the self-test runs
 //!   with canary values in every register to prove the contract.
 
-use super::{Names, SiteAsm, site};
+use super::{Callers, Names, site};
 use crate::check::Contract;
 use crate::model::{Body, HypercallArg, Intrinsic};
 use proc_macro2::{Span, TokenStream};
@@ -254,7 +254,7 @@ fn c_adapter(intr: &Intrinsic, c: &Contract, target: &syn::Ident) -> Vec<String>
 }
 
 /// Every routine of a declaration.
-pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) -> TokenStream {
+pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> TokenStream {
     let Names {
         desc,
         slot,
@@ -268,9 +268,9 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
     let mut out = TokenStream::new();
     let native_contract = format_ident!("__pv_native_contract");
     // Option 4 calls its routines as C functions: the contract routines get C-ABI adapters.
-    let contract_name = |routine: &syn::Ident| match site {
-        Some(_) => routine.clone(),
-        None => format_ident!("{routine}_contract"),
+    let contract_name = |routine: &syn::Ident| match callers {
+        Callers::Site(_) => routine.clone(),
+        Callers::CCall => format_ident!("{routine}_contract"),
     };
     out.extend(naked(
         &contract_name(native),
@@ -279,7 +279,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
         quote!(),
         native_span,
     ));
-    if site.is_none() {
+    if let Callers::CCall = callers {
         let adapter = c_adapter(intr, c, &native_contract);
         out.extend(naked(
             native,
@@ -310,7 +310,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             syms,
             span,
         ));
-        if site.is_none() {
+        if let Callers::CCall = callers {
             let adapter = c_adapter(intr, c, &contract);
             out.extend(naked(
                 routine,
@@ -330,8 +330,8 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
             });
         }
     }
-    match site {
-        Some(site) => {
+    match callers {
+        Callers::Site(site) => {
             let mut lines = vec!["sub rsp, 8".to_string()];
             let (site_lines, record) = site::lines(intr, c, site, FLAG_PROBE);
             lines.extend(site_lines);
@@ -345,7 +345,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, site: Option<&SiteAsm>) ->
                 native_span,
             ));
         }
-        None => {
+        Callers::CCall => {
             let lines: Vec<String> = [
                 "sub rsp, 8",
                 "call qword ptr [rip + {slot}]",

@@ -59,7 +59,7 @@ pub fn lines(
     // Writing to a String cannot fail.
     let _ = record.write(&mut text, Dialect::X86_64, Numbers::Operands);
     l.extend(text.lines().map(String::from));
-    (l, super::record_operands(&record))
+    (l, crate::expand::record_operands(&record))
 }
 
 /// The generated function's body for options 1-3: the site as inline asm, with the argument
