@@ -92,8 +92,9 @@ fn call_hooks(p: Personality, page: u64) {
     x::yield_to(3);
     x::spin_wait_notify(7);
     x::kick_cpu(2);
-    // SAFETY: each is patched for a hypervisor that implements it, or is harmless natively
-    // (`nop`, `pause`); the pages named are this test's own.
+    // Each is harmless natively (`nop`, `pause`) where no backend implements it; the pages named
+    // are this test's own.
+    // SAFETY: each is patched for a hypervisor that implements it, or harmless.
     unsafe {
         x::send_ipi(1, 0x40);
         x::kvmclock_register(page | 1);
@@ -228,9 +229,9 @@ fn the_register_contract_holds_under_each_backend() {
                 )
         }) {
             let before = canaries();
-            // SAFETY: the intrinsic runs its backend body, which the test hypervisor
-            // implements; no argument is dereferenced by these bodies except as a guest
-            // address the hypervisor checks.
+            // No argument is dereferenced by these bodies except as a guest address the hypervisor
+            // checks.
+            // SAFETY: the intrinsic runs its backend body, which the test hypervisor implements.
             let after = unsafe { probe::run(i, before) };
             let v = probe::violations(&i.contract, &before, &after);
             assert_eq!(v, 0, "{p:?}: {} changed registers {v:#x}", i.name);

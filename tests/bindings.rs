@@ -111,9 +111,9 @@ fn every_binding_native_then_xen_then_reverted() {
 
     let _hv = Hypervisor::install().expect("test hypervisor");
     let mut patcher = Patcher::new();
+    let mut image = Live::new(RemapWriter::new());
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-    let report =
-        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut image, Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     // Under option 4 forced on the build there is no site: only slots switch.
     if pv_runtime::POLICY.is_none_or(|b| b.has_site()) {

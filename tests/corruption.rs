@@ -592,8 +592,8 @@ fn make_writable(image: &Sections, span: Span) {
         (start..end).all(|a| !image.is_text(a, 1)),
         "{span:x?} shares a page with the text"
     );
-    // SAFETY: the pages are mapped (they hold this binary's tables) and are data, not text
-    // (checked above); adding write permission changes no byte.
+    // They are data, not text (checked above); adding write permission changes no byte.
+    // SAFETY: the pages are mapped: they hold this binary's tables.
     let rc = unsafe {
         libc::mprotect(
             start as usize as *mut libc::c_void,
@@ -614,11 +614,10 @@ fn poke_live(_: &mut Sections, at: u64, bytes: &[u8]) -> Vec<u8> {
     let place = at as usize as *mut u8;
     let mut old = vec![0; bytes.len()];
     for (i, (o, b)) in old.iter_mut().zip(bytes).enumerate() {
-        // SAFETY: `at..at + len` lies in pv's tables of this binary (the campaign's targets),
-        // whose pages `make_writable` made writable. Nothing reads them as Rust values while
-        // they are corrupt: the child calls no intrinsic and uses neither `intrinsics()` nor
-        // `sites()`; the engine reads them as bytes. Volatile, since these are statics the
-        // compiler believes immutable.
+        // Nothing reads them as Rust values while they are corrupt: the child calls no intrinsic
+        // and uses neither `intrinsics()` nor `sites()`; the engine reads them as bytes. Volatile,
+        // since these are statics the compiler believes immutable.
+        // SAFETY: `at..at + len` lies in pv's tables, whose pages `make_writable` made writable.
         unsafe {
             *o = place.add(i).read_volatile();
             place.add(i).write_volatile(*b);

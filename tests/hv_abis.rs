@@ -77,8 +77,8 @@ impl Drop for GuestFaults {
 }
 
 fn wrmsr(index: u32, value: u64) {
-    // SAFETY: privileged: trapped and emulated by the test hypervisor, or skipped by the
-    // guest's #GP handler.
+    // Or skipped by the guest's #GP handler.
+    // SAFETY: privileged: trapped and emulated by the test hypervisor.
     unsafe {
         asm!("wrmsr", in("ecx") index, in("eax") value as u32, in("edx") (value >> 32) as u32)
     };
@@ -165,8 +165,8 @@ fn cpuid_shows_each_personalitys_leaves_as_linux_detects_them() {
 fn vmcall(nr: u64, a: [u64; 4]) -> u64 {
     let ret: u64;
     let (mut b, mut c, mut d, mut s) = (a[0], a[1], a[2], a[3]);
-    // SAFETY: trapped and emulated by the test hypervisor (rbx is reserved in Rust inline asm:
-    // exchanged around the instruction).
+    // rbx is reserved in Rust inline asm: exchanged around the instruction.
+    // SAFETY: trapped and emulated by the test hypervisor.
     unsafe {
         asm!("xchg {b}, rbx", "vmcall", "xchg {b}, rbx",
             b = inout(reg) b, inlateout("rax") nr => ret,
@@ -219,8 +219,8 @@ fn kvm_hypercall_through_vmmcall_is_served_where_it_traps() {
     let _serial = common::serial();
     let _hv = Hypervisor::install_as(Personality::Kvm).unwrap();
     let ret: u64;
-    // SAFETY: trapped and emulated by the test hypervisor where vmmcall traps; elsewhere the
-    // host's hypervisor answers it (every argument register is declared clobbered).
+    // Elsewhere the host's hypervisor answers it (every argument register is declared clobbered).
+    // SAFETY: trapped and emulated by the test hypervisor where vmmcall traps.
     unsafe {
         asm!("xchg {b}, rbx", "vmmcall", "xchg {b}, rbx",
             b = inout(reg) 1u64 => _, inlateout("rax") 11u64 => ret,
@@ -286,8 +286,9 @@ fn kvm_msrs_are_recorded_and_kvmclock_is_filled() {
 fn hv_call(control: u64, input: u64, output: u64) -> u64 {
     let page = pv_runtime::hyperv::hypercall_page();
     let ret: u64;
-    // SAFETY: the page is filled by the test hypervisor; a call while it is not enabled raises
-    // #UD, which the guest's handler turns into a return with UD_MARKER.
+    // A call while it is not enabled raises #UD, which the guest's handler turns into a return with
+    // UD_MARKER.
+    // SAFETY: the page is filled by the test hypervisor.
     unsafe {
         asm!("call {page}", page = in(reg) page,
             inlateout("rcx") control => _, inlateout("rdx") input => _,
@@ -419,9 +420,9 @@ fn hyperv_hypercalls_and_synthetic_msrs() {
 /// Runs `guest` with the Xen bodies applied to every site, then reverts.
 fn under_xen(guest: impl FnOnce()) {
     let mut patcher = Patcher::new();
+    let mut image = Live::new(RemapWriter::new());
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
-    let report =
-        unsafe { patcher.apply(&mut Live::new(RemapWriter::new()), Target::XEN) }.expect("apply");
+    let report = unsafe { patcher.apply(&mut image, Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
     guest();
     // SAFETY: as for apply.

@@ -500,9 +500,10 @@ fn states() -> Vec<(&'static str, Image)> {
         ("xen", Some(Target::XEN)),
         ("reverted", None),
     ] {
-        // SAFETY: the image is a file in memory; nothing runs it.
         let report = match target {
+            // SAFETY: the image is a file in memory; nothing runs it.
             Some(t) => unsafe { patcher.apply(&mut elf, t) }.expect("apply"),
+            // SAFETY: as for apply.
             None => unsafe { patcher.revert(&mut elf) }.expect("revert"),
         };
         assert_eq!(report.refused_total, 0, "{report}");

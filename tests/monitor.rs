@@ -212,6 +212,7 @@ macro_rules! steps {
             Step {
                 name: "wrmsr",
                 run: Box::new(|| {
+                    // SAFETY: privileged: under the monitor, or trapped and emulated by the test hypervisor.
                     unsafe { wrmsr(FS_BASE, 0x10) };
                     0
                 }),
@@ -222,6 +223,7 @@ macro_rules! steps {
             },
             Step {
                 name: "rdmsr",
+                // SAFETY: privileged: under the monitor, or trapped and emulated by the test hypervisor.
                 run: Box::new(|| unsafe { rdmsr(FS_BASE) }),
                 traps: vec![Trap::Rdmsr],
                 native: Box::new(|_, v| assert_eq!(v, 0x10)),

@@ -54,8 +54,8 @@ fn snapshot() -> (Vec<(usize, Vec<u8>)>, Vec<usize>) {
 /// Writes `bytes` over a site, as a corrupting bug would.
 fn poke(addr: usize, bytes: &[u8]) {
     let mut writer = RemapWriter::new();
-    // SAFETY: the test owns the process's text while it holds `common::serial`; the bytes are
-    // put back before the test ends, and the tampered site is never executed.
+    // The bytes are put back before the test ends, and the tampered site is never executed.
+    // SAFETY: the test owns the process's text while it holds `common::serial`.
     unsafe { writer.stage(addr as u64, bytes) }.unwrap();
     writer.commit().unwrap();
 }
@@ -120,6 +120,7 @@ fn a_site_is_in_the_state_its_bytes_say() {
     let mut altered = xen_bytes.clone();
     altered[1] ^= 0x01;
     poke(victim.addr(), &altered);
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     let report = unsafe { patcher.apply(&mut live(), Target::Native) }.expect("apply native");
     assert_eq!(
         report.refused_total, 1,
@@ -127,6 +128,7 @@ fn a_site_is_in_the_state_its_bytes_say() {
     );
     assert_eq!(victim.current(), &altered[..]);
     poke(victim.addr(), &xen_bytes);
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     let report = unsafe { patcher.revert(&mut live()) }.expect("revert");
     assert_eq!(
         report.refused_total, 0,
@@ -135,6 +137,7 @@ fn a_site_is_in_the_state_its_bytes_say() {
     assert_eq!(snapshot(), before, "every site and slot original again");
 
     // Revert without apply, revert twice: no-ops, and the report says so.
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     let report = unsafe { patcher.revert(&mut live()) }.expect("revert again");
     let t = report.total();
     assert_eq!(
@@ -144,7 +147,9 @@ fn a_site_is_in_the_state_its_bytes_say() {
     );
     assert_eq!((report.bytes_written, report.slots_switched), (0, 0));
     // Double apply: the second finds everything done.
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply");
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     let report = unsafe { patcher.apply(&mut live(), Target::XEN) }.expect("apply again");
     let t = report.total();
     assert_eq!(
@@ -153,6 +158,7 @@ fn a_site_is_in_the_state_its_bytes_say() {
         "{report}"
     );
     assert_eq!((report.bytes_written, report.slots_switched), (0, 0));
+    // SAFETY: patching tests take turns (common::serial); no site runs meanwhile.
     unsafe { patcher.revert(&mut live()) }.expect("revert");
     assert_eq!(snapshot(), before);
 }

@@ -187,8 +187,8 @@ fn console_write(bytes: &[u8]) -> i64 {
 /// `XEN_EMULATE_PREFIX cpuid` of `leaf`; returns ebx.
 fn xen_cpuid_ebx(leaf: u32) -> u32 {
     let ebx: u32;
-    // SAFETY: ud2 + "xen" + cpuid, emulated by the hypervisor's SIGILL handler; rbx is saved
-    // around it.
+    // rbx is saved around it.
+    // SAFETY: ud2 + "xen" + cpuid, emulated by the hypervisor's SIGILL handler.
     unsafe {
         core::arch::asm!(
             "push rbx",

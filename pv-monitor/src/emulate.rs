@@ -119,8 +119,8 @@ fn cr_index(r: Register) -> Option<usize> {
 /// instruction, a signal handler's own `cpuid` or `rdtsc` would run unseen, and its emulation
 /// would turn the fault back on under us. Synchronous faults stay deliverable.
 fn signals_held<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: sigset manipulation on locals; pthread_sigmask is async-signal-safe and the old
-    // mask is restored before returning.
+    // pthread_sigmask is async-signal-safe; the old mask is restored before returning.
+    // SAFETY: sigset manipulation on locals only.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -353,8 +353,8 @@ fn refuse(rip: u64, bytes: &[u8]) {
     }
     line[n] = b'\n';
     say(&line[..=n]);
-    // SAFETY: the default disposition; returning re-executes the instruction, which now kills
-    // the process with SIGSEGV.
+    // Returning re-executes the instruction, which then kills the process with SIGSEGV.
+    // SAFETY: installs the default disposition.
     unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
 }
 

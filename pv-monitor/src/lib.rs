@@ -178,10 +178,9 @@ impl Monitor {
         // Detected features are cached now: std would otherwise run `cpuid` later, trapped.
         let _ = std::is_x86_feature_detected!("sse2");
         reset();
-        // SAFETY: queries and sets this thread's CPUID/TSC modes and the process's SIGSEGV
-        // disposition; every change is undone in `drop`. SA_NODEFER: a SIGSEGV raised while
-        // SIGSEGV is blocked kills the process, so the handler leaves it unblocked for signal
-        // handlers that interrupt it and trap in turn.
+        // SA_NODEFER: a SIGSEGV raised while SIGSEGV is blocked kills the process, so the handler
+        // leaves it unblocked for signal handlers that interrupt it and trap in turn.
+        // SAFETY: sets this thread's CPUID/TSC modes and SIGSEGV disposition; `drop` undoes each.
         unsafe {
             let mut previous: libc::sigaction = std::mem::zeroed();
             let mut action: libc::sigaction = std::mem::zeroed();

@@ -381,8 +381,8 @@ const SIGNALS: [libc::c_int; 2] = [libc::SIGILL, libc::SIGSEGV];
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     bump(&REFUSED);
     let i = usize::from(sig == libc::SIGSEGV);
-    // SAFETY: PREVIOUS[i] is initialised while HAS_PREVIOUS is true; the handler it names is
-    // called with the arguments the kernel passed, as the kernel would have called it.
+    // The handler it names is called with the arguments the kernel passed, as the kernel would.
+    // SAFETY: PREVIOUS[i] is initialised while HAS_PREVIOUS is true.
     unsafe {
         if !HAS_PREVIOUS.load(Ordering::Acquire) {
             libc::signal(sig, libc::SIG_DFL);
@@ -437,13 +437,14 @@ impl Hypervisor {
         PERSONALITY.store(personality as u8, Ordering::Release);
         reset();
         let mut vcpu = Box::new(xen::VcpuInfo::default());
-        // SAFETY: the box lives in the guard, which unregisters it before dropping it; the
-        // guest's `vcpu_info` has this layout (checked by the Xen layout test).
+        // The guest's `vcpu_info` has this layout (checked by the Xen layout test).
+        // SAFETY: the box lives in the guard, which unregisters it before dropping it.
         unsafe { crate::xen::set_vcpu_info((&mut *vcpu as *mut xen::VcpuInfo).cast()) };
-        // SAFETY: installs the handlers and keeps the previous ones to restore; PREVIOUS is
-        // written while HAS_PREVIOUS is false (the last guard cleared it) under INSTALLED.
-        // SA_NODEFER leaves the signal unblocked in the handler: a SIGILL or SIGSEGV raised
-        // while blocked kills the process, and a signal handler interrupting ours may trap too.
+        // PREVIOUS is written under INSTALLED while HAS_PREVIOUS is false (the last guard cleared
+        // it).
+        // SA_NODEFER leaves the signal unblocked in the handler: a SIGILL or SIGSEGV raised while
+        // blocked kills the process, and a signal handler interrupting ours may trap too.
+        // SAFETY: installs the handlers and keeps the previous ones to restore.
         unsafe {
             let previous = &mut *PREVIOUS.0.get();
             for (sig, old) in SIGNALS.iter().zip(previous.iter_mut()) {

@@ -79,8 +79,9 @@ pub unsafe fn enable() {
 /// The page must be enabled, and `input`/`output` valid for the call `control` names.
 pub unsafe fn hypercall(control: u64, input: u64, output: u64) -> u64 {
     let status: u64;
-    // SAFETY: per the function's contract; the page's code follows the Hyper-V calling
-    // convention, which Linux treats as clobbering r8-r11 and the flags besides rcx and rdx.
+    // The page's code follows the Hyper-V calling convention, which Linux treats as clobbering
+    // r8-r11 and the flags besides rcx and rdx.
+    // SAFETY: per the function's contract.
     unsafe {
         core::arch::asm!(
             "call {page}",
@@ -123,8 +124,8 @@ struct TlbFlush {
 /// only where `hv_vp_index` says so; pv's tests do).
 pub extern "C" fn send_ipi(apicid: u32, vector: u32) {
     let mask = 1u64.checked_shl(apicid).unwrap_or(0);
-    // SAFETY: a fast call passes no memory; the catalogue installs this only for Hyper-V,
-    // after the kernel enabled the page.
+    // The catalogue installs this only for Hyper-V, after the kernel enabled the page.
+    // SAFETY: a fast call passes no memory.
     unsafe { hypercall(SEND_IPI | CONTROL_FAST, u64::from(vector), mask) };
 }
 

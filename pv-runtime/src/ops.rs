@@ -122,8 +122,8 @@ static mut ANCHOR: [Intrinsic; 0] = [];
 
 /// Every intrinsic linked into this binary.
 pub fn intrinsics() -> &'static [Intrinsic] {
-    // SAFETY: the linker places every `pv_intrinsics` static (each an `Intrinsic`, so equally
-    // sized and aligned) contiguously between the two bounds.
+    // Each is an `Intrinsic`, so equally sized and aligned.
+    // SAFETY: the linker places every `pv_intrinsics` static contiguously between the bounds.
     unsafe {
         let start = (&raw const START).cast::<Intrinsic>();
         let stop = (&raw const STOP).cast::<Intrinsic>();

@@ -204,8 +204,8 @@ impl Site {
 
     /// The bytes the site holds now.
     pub fn current(&self) -> &'static [u8] {
-        // SAFETY: `sites` yields only records whose site lies in this binary's text, which
-        // stays mapped (a transition replaces pages, never unmaps them).
+        // A transition replaces pages, never unmaps them.
+        // SAFETY: `sites` yields only sites in this binary's text, which stays mapped.
         unsafe { core::slice::from_raw_parts(self.addr() as *const u8, self.record.len) }
     }
 
@@ -239,8 +239,8 @@ pub fn sites() -> impl Iterator<Item = Result<Site, (u64, RecordError)>> {
         if !image.is_text(r.site, r.len) {
             return outside(Field::Site);
         }
-        // SAFETY: the descriptor field points at an element of `pv_intrinsics`, which holds
-        // only the `Intrinsic` statics the macro emits.
+        // `pv_intrinsics` holds only the `Intrinsic` statics the macro emits.
+        // SAFETY: the descriptor field points at an element of `pv_intrinsics`, checked above.
         let intrinsic = unsafe { &*(r.desc as usize as *const Intrinsic) };
         Ok(Site {
             record: r,

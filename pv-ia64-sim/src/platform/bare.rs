@@ -76,19 +76,7 @@ impl Bare {
     /// cr.ivr: the highest pending vector, now in service; 15 (spurious) if none
     /// (vol. 2, §5.8.3.1 "External Interrupt Vector Register").
     pub fn ivr(&mut self) -> u64 {
-        let top = self
-            .pending
-            .iter()
-            .copied()
-            .enumerate()
-            .max_by_key(|(_, v)| *v);
-        match top {
-            Some((i, v)) => {
-                self.pending.remove(i);
-                v
-            }
-            None => 15,
-        }
+        super::take_highest(&mut self.pending)
     }
 
     /// A purge's size from its r2 operand: 2^r2{7:2} bytes (vol. 3, `ptc.ga`).

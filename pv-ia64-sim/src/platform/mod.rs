@@ -76,3 +76,17 @@ pub fn thash(pta: u64, rr: u64, va: u64) -> u64 {
 
 /// psr.i: interrupts enabled (vol. 2, table 3-2 "Processor Status Register Fields").
 pub const PSR_I: u64 = 1 << 14;
+
+/// Takes the highest pending vector out of `pending` (it is now in service), or 15, the
+/// spurious vector, if none is pending: what reading cr.ivr does on hardware (vol. 2, §5.8.3.1
+/// "External Interrupt Vector Register") and what Xen's `vcpu_get_ivr` does for a vCPU.
+pub fn take_highest(pending: &mut Vec<u64>) -> u64 {
+    let top = pending.iter().copied().enumerate().max_by_key(|(_, v)| *v);
+    match top {
+        Some((i, v)) => {
+            pending.remove(i);
+            v
+        }
+        None => 15,
+    }
+}

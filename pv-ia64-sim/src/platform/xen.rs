@@ -172,20 +172,7 @@ impl Xen {
 
     /// `vcpu_get_ivr` (\[vcpu\]): the highest pending virtual vector, 15 if none.
     fn ivr(&mut self) -> u64 {
-        let v = self.vcpu();
-        let top = v
-            .pending
-            .iter()
-            .copied()
-            .enumerate()
-            .max_by_key(|(_, x)| *x);
-        match top {
-            Some((i, x)) => {
-                v.pending.remove(i);
-                x
-            }
-            None => 15,
-        }
+        super::take_highest(&mut self.vcpu().pending)
     }
 
     /// `ia64_hyperprivop(iim, regs)` (\[privop\]): operands in r8, r9, r10, r11, r14; results

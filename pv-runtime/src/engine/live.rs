@@ -130,8 +130,8 @@ fn segments() -> (Span, [Span; MAX_RANGES], usize) {
         _: libc::size_t,
         data: *mut libc::c_void,
     ) -> libc::c_int {
-        // SAFETY: the loader passes a valid `dl_phdr_info` whose headers it keeps mapped, and
         // `data` is the `Found` below.
+        // SAFETY: the loader passes a valid `dl_phdr_info` whose headers it keeps mapped.
         unsafe {
             let (info, found) = (&*info, &mut *(data as *mut Found));
             let headers = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
@@ -183,8 +183,7 @@ impl Image for Sections {
         {
             return None;
         }
-        // SAFETY: the range lies inside a range that `new`'s caller promised is mapped and
-        // readable.
+        // SAFETY: the range lies in one `new`'s caller promised is mapped and readable.
         Some(unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) })
     }
 
@@ -194,8 +193,9 @@ impl Image for Sections {
     }
 
     unsafe fn set_slot(&mut self, addr: u64, value: u64) {
-        // SAFETY: the engine checked that `addr` is an aligned slot of `pv_slots`, which holds
-        // only `Slot`s; the caller promises the rest.
+        // The caller promises the rest.
+        // `pv_slots` holds only `Slot`s.
+        // SAFETY: the engine checked that `addr` is an aligned slot of `pv_slots`.
         unsafe { (*(addr as usize as *const Slot)).set_raw(value) }
     }
 }

@@ -856,9 +856,9 @@ impl<'a> Patcher<'a> {
                 report.refuse(r.site, name, reason);
             }
             if outcome == Outcome::Patched {
-                // SAFETY: `plan_site` checked that the site lies in the image's text and holds
-                // the bytes of a known state, which `new` replaces whole; the caller promises
-                // that nothing executes it meanwhile.
+                // `plan_site` checked that the site lies in the image's text and holds the bytes
+                // of a known state, which `new` replaces whole.
+                // SAFETY: as checked; the caller promises that nothing executes the site meanwhile.
                 if let Err(e) = unsafe { image.stage(r.site, &new) } {
                     image.abort();
                     report.rolled_back(Transaction::RolledBack);
@@ -877,9 +877,10 @@ impl<'a> Patcher<'a> {
             match plan_alternative(&*image, at, &instruction) {
                 Ok(None) => {}
                 Ok(Some(addr)) => {
-                    // SAFETY: `plan_alternative` checked that the instruction lies in the
-                    // image's text and is one of the two it may be, which `instruction` (of
-                    // the same length) replaces whole; the caller promises that nothing runs it.
+                    // `plan_alternative` checked that the instruction lies in the image's text and
+                    // is one of the two it may be, which `instruction` (of the same length)
+                    // replaces whole.
+                    // SAFETY: as checked; the caller promises that nothing runs it meanwhile.
                     if let Err(e) = unsafe { image.stage(addr, &instruction) } {
                         image.abort();
                         report.rolled_back(Transaction::RolledBack);
@@ -927,9 +928,9 @@ impl<'a> Patcher<'a> {
             if let Ok(d) = cache.get::<C, M>(&*image, at).copied()
                 && let SlotPlan::Switch(v) = plan_slot(&*image, &d, &to, from)
             {
-                // SAFETY: `checked_descriptor` put the slot inside the slot section, aligned;
-                // `v` is the target's routine for it; the caller promises that nothing calls
-                // through it meanwhile.
+                // `checked_descriptor` put the slot inside the slot section, aligned; `v` is the
+                // target's routine for it.
+                // SAFETY: as checked; the caller promises nothing calls through the slot meanwhile.
                 unsafe { image.set_slot(d.slot, v) };
             }
         }

@@ -286,8 +286,8 @@ pub(super) fn fill_page(writer: &mut RemapWriter) -> Result<(), RemapError> {
     // SAFETY: the page is 4096 bytes of mapped text.
     let current = unsafe { core::slice::from_raw_parts(page as *const u8, e.len()) };
     if current != e {
-        // SAFETY: the Hyper-V page is text of this binary, reserved for the hypervisor to
-        // fill; nothing runs it until `install_as` returns.
+        // Nothing runs it until `install_as` returns.
+        // SAFETY: the Hyper-V page is this binary's text, reserved for the hypervisor to fill.
         unsafe { writer.stage(page as u64, &e)? };
     }
     Ok(())

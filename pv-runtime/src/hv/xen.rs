@@ -430,8 +430,7 @@ fn sched_op(cmd: u64, arg: u64) -> Result<i64, i64> {
             // SCHEDOP_block unmasks events, like `sti; hlt`.
             let info = crate::xen::vcpu_info().cast::<VcpuInfo>();
             if !info.is_null() {
-                // SAFETY: the registered vcpu_info is the hypervisor's, which lives until
-                // `Hypervisor` unregisters it.
+                // SAFETY: the registered vcpu_info lives until `Hypervisor` unregisters it.
                 unsafe { (*info).evtchn_upcall_mask = 0 };
             }
         }
@@ -728,8 +727,8 @@ pub(super) fn fill_page(writer: &mut RemapWriter) -> Result<(), RemapError> {
         let e = page_entry(nr as u32);
         let at = nr * ENTRY_SIZE;
         if current[at..at + ENTRY_SIZE] != e {
-            // SAFETY: the hypercall page is text of this binary, reserved for the hypervisor
-            // to fill; nothing runs it until `install` returns.
+            // Nothing runs it until `install` returns.
+            // SAFETY: the hypercall page is this binary's text, reserved for the hypervisor.
             unsafe { writer.stage((page + at) as u64, &e)? };
         }
     }

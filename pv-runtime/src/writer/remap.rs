@@ -144,8 +144,8 @@ fn replace_run<'p>(
     pages: impl ExactSizeIterator<Item = &'p [u8; PAGE]>,
 ) -> Result<(), RemapError> {
     let len = pages.len() * PAGE;
-    // SAFETY: a fresh private anonymous mapping, written only within its length, then moved
-    // over pages this process maps r-x (checked by the caller) with the same protection.
+    // It is moved over pages this process maps r-x (checked by the caller), with that protection.
+    // SAFETY: a fresh private anonymous mapping, written only within its length.
     unsafe {
         let fresh = libc::mmap(
             core::ptr::null_mut(),
@@ -194,8 +194,9 @@ impl RemapWriter {
                 Ok(i) => i,
                 Err(i) => {
                     let mut old = Box::new([0u8; PAGE]);
-                    // SAFETY: `page` is a mapped page of text (the caller of `stage` promised
-                    // that the bytes staged into it are code this writer may replace).
+                    // The caller of `stage` promised that the bytes staged into it are code this
+                    // writer may replace.
+                    // SAFETY: `page` is a mapped page of text.
                     unsafe {
                         core::ptr::copy_nonoverlapping(page as *const u8, old.as_mut_ptr(), PAGE)
                     };

@@ -65,8 +65,8 @@ fn nr(name: &str) -> u32 {
 }
 
 fn call(name: &str, a: [u64; 5]) -> i64 {
-    // SAFETY: a Xen guest calls these only once the hypercall page is filled; the arguments are
-    // built here from the hypercall's public ABI.
+    // The arguments are built here from the hypercall's public ABI.
+    // SAFETY: a Xen guest calls these only once the hypercall page is filled.
     unsafe { hypercall(nr(name), a) }
 }
 
@@ -170,8 +170,8 @@ pub extern "C" fn read_cr4() -> u64 {
 /// the kernel asked for, which [`read_cr4`] returns.
 pub extern "C" fn write_cr4(value: u64) {
     CR4.store(value, Ordering::Relaxed);
-    // SAFETY: privileged: Xen traps and emulates it for a PV guest, as the caller's contract
-    // (run under a hypervisor that implements it) requires.
+    // The caller's contract: run under a hypervisor that implements it.
+    // SAFETY: privileged: Xen traps and emulates it for a PV guest.
     unsafe { core::arch::asm!("mov cr4, {}", in(reg) value & !CR4_NOT_PV) };
 }
 

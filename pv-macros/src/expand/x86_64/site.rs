@@ -107,8 +107,8 @@ pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenS
     };
     quote! {
         #decl
-        // SAFETY: the site honours the declared register contract in every state the engine
-        // can put it in; it may become a call, so neither `nostack` nor `preserves_flags`.
+        // A site may become a call, so it is neither `nostack` nor `preserves_flags`.
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 #(#lines),*,
