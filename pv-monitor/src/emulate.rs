@@ -2,7 +2,10 @@
 //! count it, skip it. The fault is synchronous, but the instruction may belong to an
 //! asynchronous signal's handler that interrupted anything — the allocator, or this handler
 //! itself — so the handler is async-signal-safe: no lock, no allocation (iced-x86 decodes into
-//! a stack value), atomics for the state, system calls to read guest memory.
+//! a stack value), atomics for the state, system calls to read guest memory. iced-x86 builds
+//! its decoder tables on first use, allocating under a `Once`: [`warm_decoder`] does that
+//! before the handler is installed, or a signal arriving during a handler's first decode would
+//! wait for that `Once` forever (seen: the signal-storm test hung in 1 run of 10).
 
 use crate::regs::Regs;
 use crate::{
@@ -113,6 +116,12 @@ fn cr_index(r: Register) -> Option<usize> {
     ]
     .iter()
     .position(|c| *c == r)
+}
+
+/// Builds iced-x86's lazily initialised decoder tables now, outside any signal handler.
+pub(crate) fn warm_decoder() {
+    let nop = [0x90u8];
+    let _ = Decoder::with_ip(64, &nop, 0, DecoderOptions::NONE).decode();
 }
 
 /// Runs `f` with asynchronous signals blocked: while the monitor turns a fault off for one real

@@ -177,6 +177,8 @@ impl Monitor {
         let one = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
         // Detected features are cached now: std would otherwise run `cpuid` later, trapped.
         let _ = std::is_x86_feature_detected!("sse2");
+        // The handler must not be the first to decode (see `emulate`).
+        emulate::warm_decoder();
         reset();
         // SA_NODEFER: a SIGSEGV raised while SIGSEGV is blocked kills the process, so the handler
         // leaves it unblocked for signal handlers that interrupt it and trap in turn.
