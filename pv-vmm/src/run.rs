@@ -261,6 +261,12 @@ pub fn boot(config: &Config) -> Result<Outcome, String> {
     vm.enable_cap(&cap)
         .map_err(|e| format!("KVM_CAP_X86_USER_SPACE_MSR: {e}"))?;
 
+    // The PC's interrupt controllers and timer (8259 pair, IOAPIC, 8254), in the kernel:
+    // the guest's halt arms the 8254 and waits for its interrupt, as on a PC.
+    vm.create_irq_chip()
+        .map_err(|e| format!("KVM_CREATE_IRQCHIP: {e}"))?;
+    vm.create_pit2(kvm_bindings::kvm_pit_config::default())
+        .map_err(|e| format!("KVM_CREATE_PIT2: {e}"))?;
     let elf = std::fs::read(&config.elf)
         .map_err(|e| format!("guest ELF {}: {e}", config.elf.display()))?;
     let image = loader::load(&mut mem, &elf)?;

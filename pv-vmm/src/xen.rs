@@ -66,7 +66,8 @@ pub const HYPERCALL_PORT: u16 = 0x99;
 const ENTRIES: u64 = 4096 / 32;
 /// `sizeof(struct vcpu_info)` on x86_64 (Xen `xen.h`).
 const VCPU_INFO_SIZE: u64 = 64;
-/// Offset of `evtchn_upcall_mask` in `struct vcpu_info`.
+/// Offsets of `evtchn_upcall_pending` and `evtchn_upcall_mask` in `struct vcpu_info`.
+const UPCALL_PENDING: u64 = 0;
 const UPCALL_MASK: u64 = 1;
 /// `FIRST_RESERVED_GDT_ENTRY` (Xen `xen/arch/x86/include/asm/desc.h`: 14 pages of 512).
 const FIRST_RESERVED_GDT_ENTRY: u64 = 14 * 512;
@@ -384,8 +385,10 @@ impl Xen {
     }
 
     /// `sched_op(cmd, arg)` (Xen `xen/common/sched/core.c`, `do_sched_op`): yield 0; block 1
-    /// re-enables event delivery (clears the `vcpu_info` mask) and blocks until an event, which
-    /// this monitor, having no timer, delivers at once; shutdown 2 with `{u32 reason}`.
+    /// re-enables event delivery (clears the `vcpu_info` mask) and blocks until an event is
+    /// pending: this monitor has no event channels, so the wake-up is one timer event marked
+    /// pending at once (`evtchn_upcall_pending`, as Xen's `vcpu_mark_events_pending`);
+    /// shutdown 2 with `{u32 reason}`.
     fn sched_op(&mut self, g: &mut Guest, a: &Args, stop: &mut Option<Stop>) -> i64 {
         let [cmd, arg, ..] = a.0;
         match cmd {
@@ -394,6 +397,7 @@ impl Xen {
                 self.blocks += 1;
                 if let Some(info) = self.vcpu_info {
                     g.mem.write(info + UPCALL_MASK, &[0]);
+                    g.mem.write(info + UPCALL_PENDING, &[1]);
                 }
                 0
             }

@@ -14,8 +14,9 @@
 //!   (Linux: `xen_load_idt`, `cvt_gate_to_trap`).
 //!
 //! Where pv differs from Linux:
-//! - cr0, cr3 and cr4 reads come from guest-side shadows that start at fixed values (Linux
-//!   shadows cr0 per CPU from a first native read, and keeps cr3 and cr4 in per-CPU state);
+//! - cr0, cr3 and cr4 reads come from guest-side shadows that start at fixed values unless the
+//!   kernel calls [`init_shadows`] (Linux shadows cr0 per CPU from a first native read, and
+//!   keeps cr3 and cr4 in per-CPU state);
 //! - `rdmsr` of an MSR Xen does not emulate faults (Linux uses `native_read_msr_safe` and reads
 //!   0), and `wrmsr` likewise (Linux: `native_write_msr_safe`); the PMU MSRs Linux emulates
 //!   itself (`pmu_msr_chk_emulated`) are not special here;
@@ -108,6 +109,16 @@ pub extern "C" fn restore_fl(flags: u64) {
     if flags & IF != 0 {
         check_events();
     }
+}
+
+/// Starts the guest-side shadows of cr0, cr3 and cr4 from the values the vCPU holds. A kernel
+/// calls it once at boot, before its first Xen-patched read: Linux takes the first cr3 from
+/// `xen_start_info->pt_base` (`xen_start_kernel`, `xen_setup_kernel_pagetable`) and the first
+/// cr0 from a native read (`xen_read_cr0`); without it the shadows hold fixed start values.
+pub fn init_shadows(cr0: u64, cr3: u64, cr4: u64) {
+    CR0.store(cr0, Ordering::Relaxed);
+    CR3.store(cr3, Ordering::Relaxed);
+    CR4.store(cr4, Ordering::Relaxed);
 }
 
 /// cr0 from the guest-side shadow.

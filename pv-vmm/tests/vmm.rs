@@ -1,0 +1,262 @@
+//! pv-guest booted under pv-vmm as bare metal, as a Xen guest and as a KVM guest: the guest
+//! patches itself for what CPUID shows, runs its workload, reverts, and the monitor sees the
+//! hypervisor traffic the workload implies. Each boot has a 25 s watchdog and must end within
+//! 30 s. Without /dev/kvm every test prints `SKIPPED: <reason>`.
+
+use pv_vmm::{Config, End, Mode, Outcome, boot};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Records a skipped check: printed, and appended to `target/tmp/pv-skipped` for the test
+/// command to count.
+fn skipped(reason: &str) {
+    use std::io::Write;
+    println!("SKIPPED: {reason}");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pv-skipped");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "SKIPPED: {reason}");
+    }
+}
+
+/// Boots `config`, asserting the 30 s bound; `None` (and a SKIPPED line) without KVM.
+fn run(config: &Config, what: &str) -> Option<Outcome> {
+    if let Some(why) = pv_vmm::kvm_unavailable() {
+        skipped(&format!("{what}: {why}"));
+        return None;
+    }
+    let started = Instant::now();
+    let outcome = boot(config).unwrap_or_else(|e| panic!("{what}: the monitor failed: {e}"));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{what}: took {:?}",
+        started.elapsed()
+    );
+    Some(outcome)
+}
+
+fn config(mode: Mode) -> Config {
+    Config {
+        timeout: Duration::from_secs(25),
+        ..Config::new(mode)
+    }
+}
+
+/// One boot per mode, shared by the tests that only read it.
+fn booted(mode: Mode) -> Option<&'static Outcome> {
+    static BOOTS: [OnceLock<Option<Outcome>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = Mode::ALL.iter().position(|m| *m == mode).unwrap();
+    BOOTS[i]
+        .get_or_init(|| run(&config(mode), mode.name()))
+        .as_ref()
+}
+
+/// The workload's `work <step> …` lines, in order.
+fn work(o: &Outcome) -> Vec<&str> {
+    o.console.lines().filter(|l| l.starts_with("work ")).collect()
+}
+
+fn assert_booted_and_patched(o: &Outcome, target: &str) {
+    assert!(
+        o.end.succeeded(),
+        "{}: {}\n{}",
+        o.mode.name(),
+        o.end.describe(),
+        o.console
+    );
+    assert_eq!(o.target(), Some(target), "{}", o.console);
+    let report = o.report();
+    for binding in ["inline_patch", "direct_branch", "indirect_branch", "indirect_call"] {
+        let c = report
+            .get(binding)
+            .unwrap_or_else(|| panic!("no report line for {binding}:\n{}", o.console));
+        assert_eq!(c.refused, 0, "{binding}: {}", o.console);
+        assert!(c.patched + c.unchanged > 0, "{binding}: no sites");
+    }
+    assert!(
+        report.values().map(|c| c.patched).sum::<u64>() > 0,
+        "nothing patched"
+    );
+    assert!(o.refused().is_empty(), "{:?}", o.refused());
+    assert!(
+        o.console.contains("revert ok text=identical"),
+        "revert must restore every byte of text:\n{}",
+        o.console
+    );
+    let work = work(o);
+    assert!(work.len() >= 20, "the workload ran twice:\n{}", o.console);
+    assert!(!o.console.contains("FAIL"), "{}", o.console);
+}
+
+#[test]
+fn bare_metal_boot_patches_native_runs_the_workload_and_reverts() {
+    let Some(o) = booted(Mode::Bare) else { return };
+    assert_booted_and_patched(o, "native");
+    assert!(o.console.contains("hypervisor: none"), "{}", o.console);
+    assert!(o.hypercalls.is_empty(), "no hypercalls on bare metal");
+    // The native bodies exit where hardware would: the halt and the console port.
+    assert!(o.exits.get("hlt").copied().unwrap_or(0) >= 2, "{:?}", o.exits);
+}
+
+#[test]
+fn xen_boot_patches_xen_and_the_hypercalls_match_the_workload() {
+    let Some(o) = booted(Mode::Xen) else { return };
+    assert_booted_and_patched(o, "xen");
+    assert!(o.console.contains("hypervisor: xen"), "{}", o.console);
+    let calls = |name: &str| o.hypercalls.get(name).copied().unwrap_or(0);
+    assert_eq!(calls("vcpu_op"), 1, "register_vcpu_info once: {:?}", o.hypercalls);
+    assert!(calls("mmuext_op") >= 4, "cr3 switch and back, invlpg, flush: {:?}", o.hypercalls);
+    assert!(calls("set_trap_table") >= 1 && calls("set_gdt") >= 1);
+    assert!(calls("sched_op") >= 1, "safe_halt blocks");
+    assert!(calls("set_segment_base") >= 1, "the MSR goes through set_segment_base");
+    assert!(calls("console_io") >= 1, "outb to the console port");
+    assert_eq!(calls("other"), 0, "{:?}", o.hypercalls);
+    // The paravirtualized steps of the patched run leave the guest only for their hypercalls:
+    // every exit of a step is a hypercall-port write.
+    let patched_steps = &o.steps[..o.steps.len() / 2];
+    assert!(!patched_steps.is_empty());
+    for s in patched_steps {
+        let exits: u64 = s.exits.values().sum();
+        let hypercalls: u64 = s.hypercalls.values().sum();
+        let port = s
+            .exits
+            .get(&format!("io_out {:#x}", pv_vmm::xen::HYPERCALL_PORT))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(exits, port, "{}: exits other than hypercalls: {:?}", s.line, s.exits);
+        assert_eq!(port, hypercalls, "{}", s.line);
+    }
+    for quiet in ["work irq", "work flags"] {
+        let s = patched_steps
+            .iter()
+            .find(|s| s.line.starts_with(quiet))
+            .unwrap_or_else(|| panic!("no `{quiet}` step: {:?}", o.steps));
+        assert!(s.exits.is_empty() && s.hypercalls.is_empty(), "{}: {s:?}", s.line);
+    }
+}
+
+#[test]
+fn kvm_boot_patches_kvm() {
+    let Some(o) = booted(Mode::Kvm) else { return };
+    assert_booted_and_patched(o, "kvm");
+    assert!(o.console.contains("hypervisor: kvm"), "{}", o.console);
+    assert!(o.hypercalls.is_empty());
+}
+
+/// The lines of the workload with the numbers that legitimately differ removed.
+fn results(o: &Outcome) -> Vec<String> {
+    work(o).iter().map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn bare_metal_and_xen_end_in_the_same_guest_state() {
+    let (Some(bare), Some(xen)) = (booted(Mode::Bare), booted(Mode::Xen)) else {
+        return;
+    };
+    assert_eq!(results(bare), results(xen), "the workload's results");
+    assert_eq!(bare.state.cr3, xen.state.cr3, "cr3");
+    assert_eq!(bare.state.kernel_gs_base, xen.state.kernel_gs_base, "the MSR");
+    assert_eq!(bare.state.kernel_gs_base, 0x1234_5678_9abc_def0);
+    // Xen's trap table lists the IDT's present gates; the descriptors Xen got are the GDT's.
+    let idt: BTreeMap<u8, u64> = bare.state.handlers.iter().copied().collect();
+    let traps: BTreeMap<u8, u64> = xen.state.handlers.iter().copied().collect();
+    assert!(idt.len() >= 33, "{idt:?}");
+    assert_eq!(idt, traps, "IDT gates and Xen's trap table");
+    assert_eq!(bare.state.gdt, xen.state.gdt, "GDT");
+}
+
+#[test]
+fn a_flipped_byte_in_one_site_is_refused_and_named_and_the_rest_patched() {
+    if let Some(why) = pv_vmm::kvm_unavailable() {
+        skipped(&format!("flipped site: {why}"));
+        return;
+    }
+    let elf = Config::new(Mode::Xen).elf;
+    let listing = pv_sites::list(&elf).expect("the guest's sites");
+    let site = listing
+        .sites
+        .iter()
+        .find(|s| !s.probe && s.intrinsic.ends_with("irq_disable"))
+        .expect("an irq_disable site");
+    let mut c = config(Mode::Xen);
+    c.flip = vec![site.addr];
+    let o = run(&c, "flipped site").unwrap();
+    assert!(o.end.succeeded(), "{}\n{}", o.end.describe(), o.console);
+    let refused = o.refused();
+    assert_eq!(refused.len(), 1, "{}", o.console);
+    assert!(refused[0].contains("irq_disable"), "{}", refused[0]);
+    assert!(refused[0].contains(&format!("{:#x}", site.addr)), "{}", refused[0]);
+    let report = o.report();
+    assert_eq!(report.values().map(|c| c.refused).sum::<u64>(), 1);
+    let clean = booted(Mode::Xen).unwrap().report();
+    assert_eq!(
+        report.values().map(|c| c.patched).sum::<u64>() + 1,
+        clean.values().map(|c| c.patched).sum::<u64>(),
+        "every other site patched"
+    );
+}
+
+#[test]
+fn a_guest_exception_is_reported_with_vector_and_rip() {
+    let mut c = config(Mode::Bare);
+    c.cmdline = "fault".into();
+    let Some(o) = run(&c, "guest exception") else { return };
+    assert_eq!(o.end, End::Exit(0x11), "{}", o.console);
+    let line = o
+        .console
+        .lines()
+        .find(|l| l.starts_with("exception "))
+        .unwrap_or_else(|| panic!("no exception line:\n{}", o.console));
+    assert!(line.contains("vector=14"), "{line}");
+    assert!(!line.contains("rip=0x0 "), "{line}");
+}
+
+#[test]
+fn a_hung_vcpu_is_stopped_and_reported_by_the_watchdog() {
+    let mut c = config(Mode::Bare);
+    c.cmdline = "hang".into();
+    c.timeout = Duration::from_secs(3);
+    let Some(o) = run(&c, "hung vCPU") else { return };
+    match o.end {
+        End::Hung { rip, after_s } => {
+            assert_ne!(rip, 0);
+            assert_eq!(after_s, 3);
+            assert!(o.end.describe().starts_with("watchdog: vCPU still running after 3 s"));
+        }
+        ref other => panic!("expected the watchdog, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_command_prints_one_json_object() {
+    if let Some(why) = pv_vmm::kvm_unavailable() {
+        skipped(&format!("pv-vmm --json: {why}"));
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pv-vmm"))
+        .args(["--mode", "xen", "--json"])
+        .output()
+        .expect("pv-vmm runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line");
+    for key in [
+        "\"mode\": \"xen\"",
+        "\"report\": {",
+        "\"hypercalls\": {",
+        "\"exits\": {",
+        "\"emulated_instructions\": ",
+        "\"console\": \"",
+    ] {
+        assert!(text.contains(key), "{key} missing: {text}");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_pv-vmm"))
+        .args(["--mode", "vmware"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "an unknown mode is a usage error");
+}
