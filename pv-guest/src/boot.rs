@@ -22,8 +22,10 @@ pub const STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(4096))]
 pub struct Stack(pub [u8; STACK_SIZE]);
 
-/// The stack both entries switch to. Only the entry code touches it by name.
+/// The stack both entries switch to (`.noinit`: not zeroed). Only the entry code touches it
+/// by name.
 #[unsafe(no_mangle)]
+#[unsafe(link_section = ".noinit.pv_guest_stack")]
 pub static mut PV_GUEST_STACK: Stack = Stack([0; STACK_SIZE]);
 
 /// Which entry the loader used: 0 PVH, 1 the 64-bit entry (passed to `pv_guest_main`).
@@ -150,7 +152,7 @@ global_asm!(
     "or eax, 0x800",
     "wrmsr",
     "3:",
-    // Zero .bss (the stack is in it: nothing is on it yet that is needed).
+    // Zero .bss (small: the large buffers are in .noinit, written before they are read).
     "mov rdi, offset __pv_guest_bss_start",
     "mov rcx, offset __pv_guest_bss_end",
     "sub rcx, rdi",

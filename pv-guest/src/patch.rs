@@ -22,7 +22,8 @@ const COPY_MAX: usize = 96 * 1024;
 /// Option 4 intrinsics whose slots the report follows.
 const OPTION4_MAX: usize = 32;
 
-/// The text as it was before patching.
+/// The text as it was before patching (`.noinit`: written before it is read).
+#[unsafe(link_section = ".noinit.pv_guest_text_copy")]
 static mut TEXT_COPY: [u8; COPY_MAX] = [0; COPY_MAX];
 
 /// The text the engine may patch: every function, the hypercall pages and pv's routines.
@@ -39,7 +40,11 @@ fn image() -> Live<KernelWriter> {
     // The image (text, data, bss) is loaded and identity-mapped for the guest's whole run.
     // SAFETY: as above, and `text()` is its code.
     let sections = unsafe { Sections::new(text(), &[all]) };
-    Live::with_sections(sections, KernelWriter::new())
+    // One image, and so one writer, exists at a time: `apply` and `revert` each make one and
+    // drop it before returning.
+    // SAFETY: as above.
+    let writer = unsafe { KernelWriter::take() };
+    Live::with_sections(sections, writer)
 }
 
 /// Step 4: copies the text for the revert check; returns its length.

@@ -49,7 +49,8 @@ const PIT_COUNT: u16 = 1193;
 #[repr(C, align(4096))]
 struct Page([u64; 512]);
 
-/// The second PML4 the cr3 step switches to (a copy of the first).
+/// The second PML4 the cr3 step switches to (a copy of the first; `.noinit`).
+#[unsafe(link_section = ".noinit.pv_guest_pml4")]
 static mut SECOND_PML4: Page = Page([0; 512]);
 /// kvmclock's `pvclock_vcpu_time_info` (32 bytes; `version` at offset 0).
 static mut KVMCLOCK: Page = Page([0; 512]);

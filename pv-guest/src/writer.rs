@@ -11,6 +11,7 @@
 //! Self- and Cross-Modifying Code", and 10.3 of Vol. 3A on `cpuid` serialising). The guest
 //! runs one CPU, so there is no other processor to synchronise.
 
+use core::cell::UnsafeCell;
 use pv_runtime::writer::{CommitError, TextWriter, WriteStats};
 
 /// Staged bytes, all writes together.
@@ -48,27 +49,51 @@ struct Write {
     len: usize,
 }
 
-/// The kernel writer: every transition's writes, staged.
-pub struct KernelWriter {
+/// Every transition's writes, staged: one area for the kernel, in `.noinit` (its counts are
+/// reset when a writer takes it, the rest is written before it is read).
+struct Staging {
     pool: [u8; POOL],
     used: usize,
     writes: [Write; WRITES],
     count: usize,
 }
 
+/// The staging area, behind a cell: only the one [`KernelWriter`] touches it.
+struct Area(UnsafeCell<Staging>);
+
+// SAFETY: the guest runs one CPU, and `KernelWriter::take` hands the area to one writer at a
+// time.
+unsafe impl Sync for Area {}
+
+#[unsafe(link_section = ".noinit.pv_guest_staging")]
+static STAGING: Area = Area(UnsafeCell::new(Staging {
+    pool: [0; POOL],
+    used: 0,
+    writes: [Write {
+        addr: 0,
+        offset: 0,
+        len: 0,
+    }; WRITES],
+    count: 0,
+}));
+
+/// The kernel writer: a handle on the staging area, small enough to move around (the engine's
+/// image owns it by value).
+pub struct KernelWriter {
+    s: &'static mut Staging,
+}
+
 impl KernelWriter {
-    /// An empty writer (about 16 KiB: keep it in a static).
-    pub const fn new() -> Self {
-        KernelWriter {
-            pool: [0; POOL],
-            used: 0,
-            writes: [Write {
-                addr: 0,
-                offset: 0,
-                len: 0,
-            }; WRITES],
-            count: 0,
-        }
+    /// The writer, with nothing staged.
+    ///
+    /// # Safety
+    /// At most one `KernelWriter` exists at a time (the guest makes one per transition).
+    pub unsafe fn take() -> Self {
+        // SAFETY: the caller promises no other writer, so no other reference to the area.
+        let s = unsafe { &mut *STAGING.0.get() };
+        s.used = 0;
+        s.count = 0;
+        KernelWriter { s }
     }
 }
 
@@ -76,23 +101,23 @@ impl TextWriter for KernelWriter {
     type Error = WriterError;
 
     unsafe fn stage(&mut self, addr: u64, bytes: &[u8]) -> Result<(), WriterError> {
-        if self.count == WRITES || POOL - self.used < bytes.len() {
+        if self.s.count == WRITES || POOL - self.s.used < bytes.len() {
             return Err(WriterError::Full);
         }
-        self.pool[self.used..self.used + bytes.len()].copy_from_slice(bytes);
-        self.writes[self.count] = Write {
+        self.s.pool[self.s.used..self.s.used + bytes.len()].copy_from_slice(bytes);
+        self.s.writes[self.s.count] = Write {
             addr,
-            offset: self.used,
+            offset: self.s.used,
             len: bytes.len(),
         };
-        self.used += bytes.len();
-        self.count += 1;
+        self.s.used += bytes.len();
+        self.s.count += 1;
         Ok(())
     }
 
     fn abort(&mut self) {
-        self.used = 0;
-        self.count = 0;
+        self.s.used = 0;
+        self.s.count = 0;
     }
 
     fn commit(&mut self) -> Result<WriteStats, CommitError<WriterError>> {
@@ -111,13 +136,13 @@ impl TextWriter for KernelWriter {
         unsafe {
             core::arch::asm!("mov cr0, {}", in(reg) cr0 & !(1 << 16), options(nomem, nostack))
         };
-        for w in &self.writes[..self.count] {
+        for w in &self.s.writes[..self.s.count] {
             let page = w.addr >> 12;
             if page != last_page {
                 stats.pages += 1;
                 last_page = page;
             }
-            for (i, b) in self.pool[w.offset..w.offset + w.len].iter().enumerate() {
+            for (i, b) in self.s.pool[w.offset..w.offset + w.len].iter().enumerate() {
                 // `stage`'s caller promised that the range is code this writer may replace,
                 // and nothing runs it while it changes (interrupts are off, one CPU).
                 // SAFETY: as promised; a volatile write so each byte reaches memory here.
