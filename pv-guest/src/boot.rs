@@ -7,12 +7,13 @@
 //!   protected mode, paging off, `cs` a flat 32-bit code segment, `ebx` = physical address of
 //!   `struct hvm_start_info`, magic 0x336ec578) and `xen/include/public/elfnote.h`
 //!   (`XEN_ELFNOTE_PHYS32_ENTRY` = 18, its value the 32-bit physical entry address).
-//! - Long mode: Intel SDM Vol. 3A, 10.8.5 "Initializing IA-32e Mode" (CR4.PAE, CR3, then
+//! - Long mode: Intel SDM Vol. 3A, "Initializing IA-32e Mode" (CR4.PAE, CR3, then
 //!   IA32_EFER.LME, then CR0.PG; a far transfer to a code segment with L = 1 enters 64-bit
-//!   mode), 4.5 (4-level paging, 2-MiB pages: PS in the page-directory entry), 3.4.5 and
-//!   5.2.1 (code-segment descriptor with L = 1, D = 0), 6.14.1 (64-bit IDT gates).
+//!   mode), "4-Level Paging and 5-Level Paging" (2-MiB pages: PS in the page-directory
+//!   entry), "Code-Segment Descriptor in 64-bit Mode" (L = 1, D = 0).
 //! - NX: Intel SDM Vol. 2A, CPUID leaf 0x80000001 EDX bit 20; IA32_EFER.NXE is bit 11 (Vol.
-//!   3A, 2.2.1); setting it where NX is absent faults, so the entry tests the bit first.
+//!   3A, "Extended Feature Enable Register"); setting it where NX is absent faults, so the
+//!   entry tests the bit first.
 
 use core::arch::global_asm;
 

@@ -3,9 +3,9 @@
 //! workload, which only counts.
 //!
 //! Gate layout and the vectors that push an error code (8, 10-14, 17, 21, 29, 30): Intel SDM
-//! Vol. 3A, 6.14.1 "64-Bit Mode IDT" and Table 6-1 "Protected-Mode Exceptions and
-//! Interrupts"; the frame the CPU pushes (SS, RSP, RFLAGS, CS, RIP, then the error code):
-//! 6.14.2.
+//! Vol. 3A, "64-Bit Mode IDT" and the table "Protected-Mode Exceptions and Interrupts"; the
+//! frame the CPU pushes (SS, RSP, RFLAGS, CS, RIP, then the error code): "64-Bit Mode Stack
+//! Frame".
 
 use crate::console;
 use core::arch::global_asm;
@@ -93,7 +93,7 @@ unsafe extern "C" {
     fn pv_guest_wake();
 }
 
-/// One 16-byte 64-bit interrupt gate (SDM 6.14.1).
+/// One 16-byte 64-bit interrupt gate (SDM Vol. 3A, "64-Bit Mode IDT").
 #[derive(Clone, Copy)]
 #[repr(C, align(16))]
 struct Gate([u64; 2]);

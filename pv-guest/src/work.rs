@@ -103,9 +103,17 @@ pub fn quiet_pic() {
     }
 }
 
-/// Halts until an interrupt arrives, and says which woke it.
-fn halt(machine: Target) {
+/// Halts until an interrupt (or, patched for Xen, an event) arrives, and says which woke it.
+fn halt(machine: Target, patched: bool) {
     let native = !matches!(machine, Target::Hypervisor(_));
+    let xen = patched
+        && matches!(
+            machine,
+            Target::Hypervisor(Guest {
+                hypervisor: Hypervisor::Xen,
+                ..
+            })
+        );
     let before = idt::wakeups();
     if native {
         // Counter 0, low then high byte, mode 0, binary; IRQ 0 unmasked.
@@ -123,10 +131,21 @@ fn halt(machine: Target) {
     }
     // SAFETY: ring 0.
     unsafe { x86::irq_disable() };
-    if idt::wakeups() == before {
-        fail("work safe_halt returned without the wake-up interrupt");
+    if idt::wakeups() != before {
+        return line_hex("safe_halt", "woke vector=", idt::WAKE_VECTOR as u64);
     }
-    line_hex("safe_halt", "woke vector=", idt::WAKE_VECTOR as u64);
+    // Under Xen, `SCHEDOP_block` returns once an event is pending for this vCPU (Xen
+    // `public/sched.h`); the guest has no upcall handler, so it takes the event by clearing
+    // the pending flag, as Linux does before scanning (`public/xen.h`, `vcpu_info`).
+    if xen {
+        let info = pv_runtime::xen::vcpu_info();
+        // Registered at boot (xen.rs) when the machine is Xen; only this CPU clears it.
+        // SAFETY: as above.
+        if unsafe { core::ptr::replace(&raw mut (*info).evtchn_upcall_pending, 0) } != 0 {
+            return line("safe_halt", "woke evtchn_upcall_pending=1");
+        }
+    }
+    fail("work safe_halt returned without a wake-up");
 }
 
 /// Registers kvmclock where KVM advertises it and prints the structure's version.
@@ -199,7 +218,7 @@ pub fn run(machine: Target, patched: bool) {
             x86::outb(console::CONSOLE_PORT, *b);
         }
     }
-    halt(machine);
+    halt(machine, patched);
     let kvm = matches!(
         machine,
         Target::Hypervisor(Guest {

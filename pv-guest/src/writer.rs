@@ -5,11 +5,12 @@
 //! Writes are staged in a fixed-size buffer (no allocator); a stage that does not fit fails
 //! with nothing written, so a transition either commits whole or leaves the text as it was.
 //! The commit runs with interrupts off and CR0.WP cleared around the byte writes (so it would
-//! also write text mapped read-only; Intel SDM Vol. 3A, 2.5: WP = 0 lets ring 0 write read-only
-//! pages), restores CR0 and the flags, then executes `cpuid`, a serialising instruction: the
-//! SDM's procedure for self-modifying code on one processor (Vol. 3A, 9.1.3 "Handling
-//! Self- and Cross-Modifying Code", and 10.3 of Vol. 3A on `cpuid` serialising). The guest
-//! runs one CPU, so there is no other processor to synchronise.
+//! also write text mapped read-only: Intel SDM Vol. 3A, "Control Registers", WP = 0 lets
+//! ring 0 write read-only pages), restores CR0 and the flags, then executes `cpuid`, a
+//! serialising instruction: the SDM's procedure for code that modifies itself on one
+//! processor (Vol. 3A, "Handling Self- and Cross-Modifying Code": a serialising instruction
+//! between the write and the execution of the modified code; "Serializing Instructions" lists
+//! `cpuid`). The guest runs one CPU, so there is no other processor to synchronise.
 
 use core::cell::UnsafeCell;
 use pv_runtime::writer::{CommitError, TextWriter, WriteStats};
