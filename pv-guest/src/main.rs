@@ -185,8 +185,9 @@ extern "C" fn pv_guest_main(start_info: u64, entry: u32) -> ! {
             console::hex(pv_runtime::hyperv::hypercall_page() as u64);
             puts("\n");
         }
-        _ => work::quiet_pic(),
+        _ => {}
     }
+    work::quiet_pic();
     let copy = patch::copy_text();
     let patcher = patch::apply(target);
     puts("target ");

@@ -5,12 +5,15 @@
 //! (`kick_cpu`, `yield_to`, `send_ipi`): this host's KVM hangs the vCPU on `vmcall`
 //! (shared/reference/platform-facts.md).
 //!
-//! The halt step needs an interrupt to wake up. Under a hypervisor the monitor sends vector
-//! 0x30. On a machine with no known hypervisor (QEMU) the guest wakes itself with the legacy
-//! timer: the 8259A interrupt controller remapped to vectors 0x30-0x3f (Intel 8259A data
-//! sheet, ICW1-ICW4; the IBM PC's ports 0x20/0x21 and 0xa0/0xa1, the slave on IR2), and the
-//! 8254 timer's counter 0 in mode 0, interrupt on terminal count (Intel 8254 data sheet:
-//! control word at port 0x43, counter 0 at port 0x40, 1.193182 MHz input).
+//! The halt step needs an interrupt on vector 0x30 to wake up. The guest arms the legacy
+//! timer for it on every machine that has one — the 8259A interrupt controller remapped to
+//! vectors 0x30-0x3f (Intel 8259A data sheet, ICW1-ICW4; the IBM PC's ports 0x20/0x21 and
+//! 0xa0/0xa1, the slave on IR2), and the 8254 timer's counter 0 in mode 0, interrupt on
+//! terminal count (Intel 8254 data sheet: control word at port 0x43, counter 0 at port 0x40,
+//! 1.193182 MHz input) — so it wakes itself under QEMU, with TCG or KVM. A monitor without
+//! those devices ignores the port writes and sends vector 0x30 itself. Patched for Xen the
+//! timer is useless (the Xen bodies keep the real IF clear): `SCHEDOP_block` returns when the
+//! monitor makes an event pending.
 
 use crate::console::{self, dec, fail, hex, puts};
 use crate::idt;
@@ -29,8 +32,10 @@ unsafe extern "C" {
 const IF: u64 = 1 << 9;
 /// `MSR_KERNEL_GS_BASE` (Intel SDM Vol. 4, IA32_KERNEL_GS_BASE).
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
-/// The value the MSR step writes and reads back.
-const MSR_VALUE: u64 = 0x1234_5678_9abc_def0;
+/// The value the MSR step writes and reads back: canonical, since `wrmsr` of a non-canonical
+/// address to IA32_KERNEL_GS_BASE raises #GP (Intel SDM Vol. 2B, WRMSR, "Protected Mode
+/// Exceptions"; QEMU's TCG does not check, KVM does).
+const MSR_VALUE: u64 = 0x0000_5678_9abc_def0;
 /// KVM's feature leaf, base + 1: `KVM_FEATURE_CLOCKSOURCE2` (EAX bit 3), which gates
 /// `MSR_KVM_SYSTEM_TIME_NEW` (Linux `Documentation/virt/kvm/x86/cpuid.rst`, `msr.rst`).
 const KVM_FEATURE_CLOCKSOURCE2: u32 = 1 << 3;
@@ -85,7 +90,7 @@ fn if_line(step: &str) {
 
 /// Remaps the 8259As to vectors 0x30-0x3f and masks every line: the firmware left the timer
 /// unmasked on vector 8, which would arrive as a double fault once the workload enables
-/// interrupts. Bare metal (QEMU) only.
+/// interrupts.
 pub fn quiet_pic() {
     for (port, v) in [
         (PIC1_CMD, 0x11), // ICW1: edge, cascade, ICW4 follows
@@ -105,7 +110,6 @@ pub fn quiet_pic() {
 
 /// Halts until an interrupt (or, patched for Xen, an event) arrives, and says which woke it.
 fn halt(machine: Target, patched: bool) {
-    let native = !matches!(machine, Target::Hypervisor(_));
     let xen = patched
         && matches!(
             machine,
@@ -114,8 +118,9 @@ fn halt(machine: Target, patched: bool) {
                 ..
             })
         );
+    let timer = !xen;
     let before = idt::wakeups();
-    if native {
+    if timer {
         // Counter 0, low then high byte, mode 0, binary; IRQ 0 unmasked.
         console::out8(PIT_CTRL, 0x30);
         console::out8(PIT_CH0, PIT_COUNT as u8);
@@ -125,7 +130,7 @@ fn halt(machine: Target, patched: bool) {
     // The IDT has the wake-up gate, and something sends it: the timer above, or the monitor.
     // SAFETY: ring 0, as above.
     unsafe { x86::safe_halt() };
-    if native {
+    if timer {
         console::out8(PIC1_DATA, 0xff);
         console::out8(PIC1_CMD, 0x20); // OCW2: non-specific end of interrupt
     }
