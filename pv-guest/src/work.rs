@@ -108,7 +108,8 @@ pub fn quiet_pic() {
     }
 }
 
-/// Halts until an interrupt (or, patched for Xen, an event) arrives, and says which woke it.
+/// Halts until an interrupt (or, patched for Xen, an event) arrives, and says which woke it,
+/// or that the halt returned with neither.
 fn halt(machine: Target, patched: bool) {
     let xen = patched
         && matches!(
@@ -150,7 +151,9 @@ fn halt(machine: Target, patched: bool) {
             return line("safe_halt", "woke evtchn_upcall_pending=1");
         }
     }
-    fail("work safe_halt returned without a wake-up");
+    // A monitor may resume a halted vCPU without delivering anything (pv-vmm without an
+    // interrupt controller does): said, not failed, since the halt did return.
+    line("safe_halt", "returned without a wake-up");
 }
 
 /// Registers kvmclock where KVM advertises it and prints the structure's version.
