@@ -1,6 +1,7 @@
 //! The two entries and the way into Rust: the PVH entry (32-bit protected mode, paging off)
 //! and the 64-bit entry `pv_guest_start64`, both ending in the same state — the guest's own
-//! identity page tables, GDT and stack, `.bss` zeroed — before `pv_guest_main` runs.
+//! identity page tables, GDT and stack, `.bss` zeroed — before `pv_guest_main` runs. A
+//! loader may enter either; QEMU's `-kernel` and pv-vmm take the PVH entry.
 //!
 //! Sources:
 //! - PVH boot ABI: Xen `xen/include/public/arch-x86/hvm/start_info.h` (entry in 32-bit
@@ -17,11 +18,12 @@
 
 use core::arch::global_asm;
 
-/// The 16 KiB boot stack, in `.bss`.
-pub const STACK_SIZE: usize = 16 * 1024;
+/// The boot stack's size: the engine's report and plans live on it (a few KiB).
+const STACK_SIZE: usize = 16 * 1024;
 
+/// The boot stack, page-aligned.
 #[repr(C, align(4096))]
-pub struct Stack(pub [u8; STACK_SIZE]);
+pub struct Stack([u8; STACK_SIZE]);
 
 /// The stack both entries switch to (`.noinit`: not zeroed). Only the entry code touches it
 /// by name.
