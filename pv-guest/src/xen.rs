@@ -70,6 +70,15 @@ pub fn init(base: u32) {
     // SAFETY: the static lives for the whole run and never moves.
     unsafe { xen::set_vcpu_info(info) };
     xen::set_vcpu_id(0);
+    // The Xen bodies read cr0, cr3 and cr4 from shadows: they start from the vCPU's values,
+    // read natively once here (Linux takes its first cr3 from start_info's pt_base).
+    let (cr0, cr3, cr4): (u64, u64, u64);
+    // SAFETY: ring 0, before patching: plain control-register reads.
+    unsafe {
+        core::arch::asm!("mov {}, cr0", "mov {}, cr3", "mov {}, cr4",
+            out(reg) cr0, out(reg) cr3, out(reg) cr4, options(nomem, nostack))
+    };
+    xen::pv::init_shadows(cr0, cr3, cr4);
     puts("xen: hypercall page at ");
     hex(page);
     puts(" vcpu_info at ");

@@ -63,7 +63,7 @@ pub fn outcome(o: &Outcome) -> String {
     format!(
         "{{\"mode\": {}, \"end\": {}, \"succeeded\": {}, \"target\": {}, \"report\": {}, \
          \"refused\": [{}], \"hypercalls\": {}, \"exits\": {}, \"emulated_instructions\": {}, \
-         \"kvm_stats\": {}, \"state\": {{\"cr3\": {}, \"kernel_gs_base\": {}, \
+         \"kvm_stats\": {}, \"state\": {{\"cr3\": {}, \"kernel_gs_base\": {}, \"kvm_system_time\": {}, \
          \"handlers\": [{}], \"gdt\": {:?}}}, \"steps\": [{}], \"console\": {}}}",
         string(o.mode.name()),
         string(&o.end.describe()),
@@ -79,6 +79,7 @@ pub fn outcome(o: &Outcome) -> String {
             .map_or("null".into(), |s| map(s, u64::to_string)),
         o.state.cr3,
         o.state.kernel_gs_base,
+        o.state.kvm_system_time,
         handlers.join(", "),
         o.state.gdt,
         steps.join(", "),

@@ -63,6 +63,17 @@ pub struct Config {
     pub timeout: Duration,
     /// Guest-physical bytes to flip (xor 0xff) after loading, before the first instruction.
     pub flip: Vec<u64>,
+    /// Which entry the vCPU starts at.
+    pub entry: Entry,
+}
+
+/// The guest entry the vCPU starts at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The PVH entry (32-bit protected mode, paging off), as QEMU's `-kernel` starts it.
+    Pvh,
+    /// `e_entry` in long mode, on tables the monitor builds.
+    Long,
 }
 
 impl Config {
@@ -74,6 +85,7 @@ impl Config {
             cmdline: String::new(),
             timeout: Duration::from_secs(20),
             flip: Vec::new(),
+            entry: Entry::Pvh,
         }
     }
 }

@@ -2,9 +2,9 @@
 //! the `hvm_start_info` block, its command line and a one-entry memory map.
 
 use crate::memory::Memory;
+use object::Endianness;
 use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::Endianness;
 
 /// What the loader found in the image.
 #[derive(Debug, Clone, Copy)]
@@ -101,5 +101,6 @@ pub fn write_start_info(mem: &mut Memory, cmdline: &str) -> Result<(), String> {
     let fits = mem.write(START_INFO, &info).is_some()
         && mem.write(CMDLINE, &line).is_some()
         && mem.write(MEMMAP, &map).is_some();
-    fits.then_some(()).ok_or_else(|| "guest RAM too small".into())
+    fits.then_some(())
+        .ok_or_else(|| "guest RAM too small".into())
 }

@@ -1,12 +1,12 @@
-//! `pv-vmm --mode bare|xen|kvm [--json] [--cmdline TEXT] [--timeout SECONDS] [--elf FILE]`:
+//! `pv-vmm --mode bare|xen|kvm [--json] [--entry pvh|long] [--cmdline TEXT] [--timeout SECONDS]
+//! [--elf FILE]`:
 //! boots pv-guest and prints its console and the monitor's counts.
 
-use pv_vmm::{Config, Mode, boot, json};
+use pv_vmm::{Config, Entry, Mode, boot, json};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str =
-    "usage: pv-vmm --mode bare|xen|kvm [--json] [--cmdline TEXT] [--timeout SECONDS] [--elf FILE]";
+const USAGE: &str = "usage: pv-vmm --mode bare|xen|kvm [--json] [--entry pvh|long] [--cmdline TEXT] [--timeout SECONDS] [--elf FILE]";
 
 fn parse() -> Result<(Config, bool), String> {
     let mut args = std::env::args().skip(1);
@@ -21,6 +21,13 @@ fn parse() -> Result<(Config, bool), String> {
                 mode = Some(Mode::parse(&m).ok_or(format!("unknown mode `{m}`"))?);
             }
             "--json" => json = true,
+            "--entry" => {
+                config.entry = match value()?.as_str() {
+                    "pvh" => Entry::Pvh,
+                    "long" => Entry::Long,
+                    other => return Err(format!("unknown entry `{other}`")),
+                }
+            }
             "--cmdline" => config.cmdline = value()?,
             "--elf" => config.elf = value()?.into(),
             "--timeout" => {
@@ -54,7 +61,11 @@ fn main() -> ExitCode {
         println!("{}", json::outcome(&outcome));
     } else {
         print!("{}", outcome.console);
-        println!("-- pv-vmm ({}): {}", config.mode.name(), outcome.end.describe());
+        println!(
+            "-- pv-vmm ({}): {}",
+            config.mode.name(),
+            outcome.end.describe()
+        );
         println!("exits: {:?}", outcome.exits);
         println!("hypercalls: {:?}", outcome.hypercalls);
         if let Some(n) = outcome.emulated_instructions() {

@@ -83,6 +83,9 @@ pub struct Final {
     pub cr3: u64,
     /// `MSR_KERNEL_GS_BASE` (0xc0000102).
     pub kernel_gs_base: u64,
+    /// `MSR_KVM_SYSTEM_TIME_NEW` (0x4b564d01): the kvmclock area the guest registered with
+    /// the host's KVM (its address, bit 0 = enabled); 0 when it registered none.
+    pub kvm_system_time: u64,
     /// The interrupt handlers the machine would dispatch to: the IDT's present gates (bare,
     /// KVM) or the trap table (Xen), as (vector, handler address).
     pub handlers: Vec<(u8, u64)>,

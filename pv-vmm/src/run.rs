@@ -4,10 +4,10 @@ use crate::memory::Memory;
 use crate::outcome::{End, Final, Outcome, Step};
 use crate::stats::Stats;
 use crate::xen::{self, Xen};
-use crate::{Config, Mode, RAM, cpuid, loader, vcpu};
+use crate::{Config, Entry, Mode, RAM, cpuid, loader, vcpu};
 use kvm_bindings::{
-    KVM_CAP_X86_USER_SPACE_MSR, KVM_MAX_CPUID_ENTRIES, KVM_MSR_EXIT_REASON_UNKNOWN,
-    kvm_enable_cap, kvm_userspace_memory_region,
+    KVM_CAP_X86_USER_SPACE_MSR, KVM_MAX_CPUID_ENTRIES, KVM_MSR_EXIT_REASON_UNKNOWN, kvm_enable_cap,
+    kvm_userspace_memory_region,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use std::collections::BTreeMap;
@@ -21,6 +21,8 @@ pub const CONSOLE_PORT: u16 = 0xe9;
 pub const EXIT_PORT: u16 = 0xf4;
 /// `MSR_KERNEL_GS_BASE` (Intel SDM vol. 4, `IA32_KERNEL_GS_BASE`).
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+/// `MSR_KVM_SYSTEM_TIME_NEW` (Linux `Documentation/virt/kvm/x86/msr.rst`).
+const MSR_KVM_SYSTEM_TIME_NEW: u32 = 0x4b56_4d01;
 
 /// Stops a vCPU that runs past its time: after the deadline it signals the vCPU thread until
 /// the run loop notices, so `KVM_RUN` returns `EINTR` (Linux `api.rst`, "KVM_RUN": a pending
@@ -102,13 +104,17 @@ struct Counters {
     console: Vec<u8>,
     console_writes: u64,
     steps: Vec<Step>,
-    /// At the last step boundary: exits, hypercalls, KVM statistics, console-port writes.
-    mark: (
-        BTreeMap<String, u64>,
-        BTreeMap<String, u64>,
-        BTreeMap<String, u64>,
-        u64,
-    ),
+    /// The counters at the last step boundary.
+    mark: Mark,
+}
+
+/// The counters at one moment.
+#[derive(Default)]
+struct Mark {
+    exits: BTreeMap<String, u64>,
+    hypercalls: BTreeMap<String, u64>,
+    kvm: BTreeMap<String, u64>,
+    console_writes: u64,
 }
 
 fn delta(now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -140,8 +146,8 @@ impl Counters {
                 .iter()
                 .rposition(|&c| c == b'\n')
                 .map_or(0, |i| i + 1);
-            let line = String::from_utf8_lossy(&self.console[start..self.console.len() - 1])
-                .into_owned();
+            let line =
+                String::from_utf8_lossy(&self.console[start..self.console.len() - 1]).into_owned();
             if line.starts_with("work ") {
                 self.close_step(line, xen, stats);
             } else if line.starts_with("target ") || line.starts_with("revert ") {
@@ -151,36 +157,31 @@ impl Counters {
         }
     }
 
-    fn snapshot(
-        &self,
-        xen: &Xen,
-        stats: Option<&Stats>,
-    ) -> (
-        BTreeMap<String, u64>,
-        BTreeMap<String, u64>,
-        BTreeMap<String, u64>,
-        u64,
-    ) {
-        let kvm = stats.and_then(|s| s.read().ok()).unwrap_or_default();
-        (self.exits.clone(), hypercalls(xen), kvm, self.console_writes)
+    fn snapshot(&self, xen: &Xen, stats: Option<&Stats>) -> Mark {
+        Mark {
+            exits: self.exits.clone(),
+            hypercalls: hypercalls(xen),
+            kvm: stats.and_then(|s| s.read().ok()).unwrap_or_default(),
+            console_writes: self.console_writes,
+        }
     }
 
     fn close_step(&mut self, line: String, xen: &Xen, stats: Option<&Stats>) {
         let now = self.snapshot(xen, stats);
-        let (exits, calls, kvm, writes) = &self.mark;
-        let mut step_exits = delta(&now.0, exits);
+        let then = &self.mark;
+        let mut step_exits = delta(&now.exits, &then.exits);
         step_exits.remove(&format!("io_out {CONSOLE_PORT:#x}"));
-        let console = now.3 - writes;
-        let kvm_delta = delta(&now.2, kvm);
+        let console = now.console_writes - then.console_writes;
+        let kvm_delta = delta(&now.kvm, &then.kvm);
         let kvm_exits = kvm_delta.get("exits").copied().unwrap_or(0);
         self.steps.push(Step {
             line,
             exits: step_exits,
-            hypercalls: delta(&now.1, calls),
+            hypercalls: delta(&now.hypercalls, &then.hypercalls),
             kvm_exits: kvm_exits.saturating_sub(console),
             emulated: kvm_delta.get("insn_emulation").copied().unwrap_or(0),
         });
-        self.mark = self.snapshot(xen, stats);
+        self.mark = now;
     }
 }
 
@@ -277,9 +278,6 @@ pub fn boot(config: &Config) -> Result<Outcome, String> {
             .ok_or_else(|| format!("flip: {at:#x} outside RAM"))?;
         mem.write(at, &[b[0] ^ 0xff]);
     }
-    let entry = image
-        .pvh_entry
-        .ok_or("the guest has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")?;
 
     let mut vcpu = vm.create_vcpu(0).map_err(|e| format!("vCPU: {e}"))?;
     let host = kvm
@@ -289,7 +287,21 @@ pub fn boot(config: &Config) -> Result<Outcome, String> {
         .map_err(|e| format!("KVM_SET_CPUID2: {e}"))?;
     let mut sregs = vcpu.get_sregs().map_err(|e| format!("sregs: {e}"))?;
     let mut regs = vcpu.get_regs().map_err(|e| format!("regs: {e}"))?;
-    vcpu::pvh(&mut sregs, &mut regs, entry, loader::START_INFO);
+    match config.entry {
+        Entry::Pvh => {
+            let entry = image
+                .pvh_entry
+                .ok_or("the guest has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)")?;
+            vcpu::pvh(&mut sregs, &mut regs, entry, loader::START_INFO);
+        }
+        Entry::Long => vcpu::long_mode(
+            &mut mem,
+            &mut sregs,
+            &mut regs,
+            image.entry64,
+            loader::START_INFO,
+        )?,
+    }
     vcpu.set_sregs(&sregs).map_err(|e| format!("sregs: {e}"))?;
     vcpu.set_regs(&regs).map_err(|e| format!("regs: {e}"))?;
     let stats = Stats::open(&vcpu).ok();
@@ -371,33 +383,43 @@ pub fn boot(config: &Config) -> Result<Outcome, String> {
 /// What the machine would use at the end: cr3, the MSR, the handlers and the GDT.
 fn final_state(vcpu: &VcpuFd, mem: &Memory, mode: Mode, xen: &Xen) -> Result<Final, String> {
     let sregs = vcpu.get_sregs().map_err(|e| format!("sregs: {e}"))?;
-    let mut msrs = kvm_bindings::Msrs::from_entries(&[kvm_bindings::kvm_msr_entry {
-        index: MSR_KERNEL_GS_BASE,
+    let entry = |index| kvm_bindings::kvm_msr_entry {
+        index,
         ..Default::default()
-    }])
+    };
+    let mut msrs = kvm_bindings::Msrs::from_entries(&[
+        entry(MSR_KERNEL_GS_BASE),
+        entry(MSR_KVM_SYSTEM_TIME_NEW),
+    ])
     .map_err(|e| format!("{e:?}"))?;
-    vcpu.get_msrs(&mut msrs)
+    let read = vcpu
+        .get_msrs(&mut msrs)
         .map_err(|e| format!("KVM_GET_MSRS: {e}"))?;
-    let kernel_gs_base = msrs.as_slice()[0].data;
+    let msr = |i: usize| if i < read { msrs.as_slice()[i].data } else { 0 };
+    let (kernel_gs_base, kvm_system_time) = (msr(0), msr(1));
     let (handlers, gdt) = if mode == Mode::Xen && !xen.traps.is_empty() {
         let handlers = xen.traps.iter().map(|(v, t)| (*v, t.address)).collect();
         let gdt = xen.gdt.as_ref().map(|g| g.1.clone()).unwrap_or_default();
         (handlers, gdt)
     } else {
-        (idt_handlers(mem, sregs.cr3, sregs.idt.base, sregs.idt.limit), {
-            let n = (sregs.gdt.limit as usize + 1) / 8;
-            let bytes = mem
-                .read_virt(sregs.cr3, sregs.gdt.base, n * 8)
-                .unwrap_or_default();
-            bytes
-                .chunks_exact(8)
-                .map(|d| u64::from_le_bytes(d.try_into().unwrap_or_default()))
-                .collect()
-        })
+        (
+            idt_handlers(mem, sregs.cr3, sregs.idt.base, sregs.idt.limit),
+            {
+                let n = (sregs.gdt.limit as usize + 1) / 8;
+                let bytes = mem
+                    .read_virt(sregs.cr3, sregs.gdt.base, n * 8)
+                    .unwrap_or_default();
+                bytes
+                    .chunks_exact(8)
+                    .map(|d| u64::from_le_bytes(d.try_into().unwrap_or_default()))
+                    .collect()
+            },
+        )
     };
     Ok(Final {
         cr3: sregs.cr3,
         kernel_gs_base,
+        kvm_system_time,
         handlers,
         gdt,
     })

@@ -53,7 +53,10 @@ impl Stats {
                 let offset = u32_at(d, 8)? as u64;
                 let name = &d[16..];
                 let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
-                Some((String::from_utf8_lossy(name).into_owned(), data_offset + offset))
+                Some((
+                    String::from_utf8_lossy(name).into_owned(),
+                    data_offset + offset,
+                ))
             })
             .collect();
         Ok(Stats { file, fields })

@@ -184,7 +184,9 @@ impl Xen {
     /// to rax. `Ok(Some(stop))` when the hypercall ends the guest.
     pub fn hypercall(&mut self, vcpu: &VcpuFd, mem: &mut Memory) -> Result<Option<Stop>, String> {
         let mut regs = vcpu.get_regs().map_err(|e| format!("KVM_GET_REGS: {e}"))?;
-        let sregs = vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+        let sregs = vcpu
+            .get_sregs()
+            .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
         let n = regs.rax & 0xffff_ffff;
         let args = Args([regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8]);
         *self.calls.entry(name(n)).or_default() += 1;
@@ -351,7 +353,11 @@ impl Xen {
             }
             done += 1;
         }
-        if pdone != 0 && g.mem.write_virt(g.cr3, pdone, &(done as u32).to_le_bytes()).is_none() {
+        if pdone != 0
+            && g.mem
+                .write_virt(g.cr3, pdone, &(done as u32).to_le_bytes())
+                .is_none()
+        {
             ret = EFAULT;
         }
         Ok(ret)
@@ -370,12 +376,18 @@ impl Xen {
         }
         let in_ram = table.chunks_exact(8).all(|e| {
             let e = u64::from_le_bytes(e.try_into().unwrap_or_default());
-            e & 1 == 0 || g.mem.read((e & 0x000f_ffff_ffff_f000) + 4095, &mut [0]).is_some()
+            e & 1 == 0
+                || g.mem
+                    .read((e & 0x000f_ffff_ffff_f000) + 4095, &mut [0])
+                    .is_some()
         });
         if !in_ram {
             return Ok(EINVAL);
         }
-        let mut sregs = g.vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+        let mut sregs = g
+            .vcpu
+            .get_sregs()
+            .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
         sregs.cr3 = base;
         g.vcpu
             .set_sregs(&sregs)
@@ -418,7 +430,10 @@ impl Xen {
 /// Flushes the guest's TLB by writing cr3 back: KVM drops the vCPU's cached translations when
 /// its cr3 is set.
 fn reload_cr3(g: &Guest) -> Result<i64, String> {
-    let sregs = g.vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+    let sregs = g
+        .vcpu
+        .get_sregs()
+        .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
     g.vcpu
         .set_sregs(&sregs)
         .map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
@@ -427,7 +442,10 @@ fn reload_cr3(g: &Guest) -> Result<i64, String> {
 
 /// `fpu_taskswitch(set)` (Xen `xen/arch/x86/pv/misc-hypercalls.c`): sets or clears cr0.TS.
 fn fpu_taskswitch(g: &Guest, a: &Args) -> Result<i64, String> {
-    let mut sregs = g.vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+    let mut sregs = g
+        .vcpu
+        .get_sregs()
+        .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
     if a.0[0] != 0 {
         sregs.cr0 |= CR0_TS;
     } else {
