@@ -108,15 +108,12 @@ fn bare_metal_boot_patches_native_runs_the_workload_and_reverts() {
     assert!(o.console.contains("hypervisor: none"), "{}", o.console);
     assert!(o.hypercalls.is_empty(), "no hypercalls on bare metal");
     // Both runs are native: io_delay's `out 0x80` reaches the monitor twice, and KVM saw two
-    // halts woken by the 8254's interrupt and two `invlpg`s.
+    // halts woken by the 8254's interrupt.
     assert_eq!(o.exits.get("io_out 0x80"), Some(&2), "{:?}", o.exits);
     let stat = |name: &str| kvm_stat(o, name);
-    if let (Some(halts), Some(injected), Some(invlpg)) =
-        (stat("halt_exits"), stat("irq_injections"), stat("invlpg"))
-    {
+    if let (Some(halts), Some(injected)) = (stat("halt_exits"), stat("irq_injections")) {
         assert_eq!(halts, 2, "two halts");
         assert!(injected >= 2, "each woken by an interrupt");
-        assert_eq!(invlpg, 2, "two invlpg");
     }
 }
 
@@ -152,10 +149,17 @@ fn xen_boot_patches_xen_and_the_hypercalls_match_the_workload() {
     assert_eq!(calls("other"), 0, "{:?}", o.hypercalls);
     // Only the reverted (native) run leaves io_delay and invlpg to the machine.
     assert_eq!(o.exits.get("io_out 0x80"), Some(&1), "{:?}", o.exits);
-    if let Some(invlpg) = kvm_stat(o, "invlpg") {
+    // KVM counts the `invlpg`s it handles (here each one; none with EPT): the bare run's two
+    // native runs show twice what Xen's one native run shows, the patched run's flush being
+    // mmuext_op(INVLPG_LOCAL).
+    if let (Some(xen), Some(bare)) = (
+        kvm_stat(o, "invlpg"),
+        booted(Mode::Bare).and_then(|b| kvm_stat(b, "invlpg")),
+    ) {
         assert_eq!(
-            invlpg, 1,
-            "the patched run's invlpg is mmuext_op(INVLPG_LOCAL)"
+            bare,
+            2 * xen,
+            "invlpg handled by KVM: bare {bare}, xen {xen}"
         );
     }
     // The paravirtualized steps of the patched run leave the guest only for their hypercalls:
