@@ -162,6 +162,41 @@ fn xen_boot_patches_xen_and_the_hypercalls_match_the_workload() {
             "invlpg handled by KVM: bare {bare}, xen {xen}"
         );
     }
+    // Each step of the patched run makes exactly the hypercalls its Xen body implies (outb: one
+    // console_io per byte); the reverted run makes none.
+    let expected: &[(&str, &[(&str, u64)])] = &[
+        ("irq_disable", &[]),
+        ("irq_enable", &[]),
+        ("restore_fl", &[]),
+        ("read_cr3", &[]),
+        ("write_cr3", &[("mmuext_op", 2)]),
+        ("wrmsr", &[("set_segment_base", 1)]),
+        ("flush_tlb_one", &[("mmuext_op", 1)]),
+        ("flush_tlb_all", &[("mmuext_op", 1)]),
+        ("wbinvd", &[]),
+        ("load_idt", &[("set_trap_table", 2)]),
+        ("load_gdt", &[("set_gdt", 1)]),
+        ("io_delay", &[]),
+        ("safe_halt", &[("sched_op", 1)]),
+    ];
+    let half = o.steps.len() / 2;
+    for (i, s) in o.steps.iter().enumerate() {
+        let name = s.line.split_whitespace().nth(1).unwrap_or("");
+        let want: BTreeMap<String, u64> = if i >= half {
+            BTreeMap::new()
+        } else if name == "outb" {
+            let n = s.hypercalls.get("console_io").copied().unwrap_or(0);
+            assert!(n > 0, "outb wrote through console_io");
+            [("console_io".to_string(), n)].into()
+        } else {
+            let (_, calls) = expected
+                .iter()
+                .find(|(step, _)| *step == name)
+                .unwrap_or_else(|| panic!("unexpected step {}", s.line));
+            calls.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        assert_eq!(s.hypercalls, want, "{} (step {i})", s.line);
+    }
     // The paravirtualized steps of the patched run leave the guest only for their hypercalls:
     // every exit of a step is a hypercall-port write.
     let patched_steps = &o.steps[..o.steps.len() / 2];
