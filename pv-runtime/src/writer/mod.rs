@@ -14,7 +14,11 @@
 //! serialised: the same contract); userland uses [`RemapWriter`].
 
 #[cfg(feature = "std")]
+mod quiesce;
+#[cfg(feature = "std")]
 mod remap;
+#[cfg(feature = "std")]
+pub use quiesce::{QuiesceError, QuiesceStats, Quiesced};
 #[cfg(feature = "std")]
 pub use remap::{RemapError, RemapWriter};
 
