@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod live;
 pub mod scale;
 
 /// A scaling binary with `$n` sites (feature `scale`): three intrinsics in options 1, 2 and 3,
@@ -25,7 +26,11 @@ macro_rules! scale_binary {
         static ALLOCATOR: $crate::scale::Counting = $crate::scale::Counting;
 
         fn main() {
-            $crate::scale::run(concat!(stringify!($n), " sites"), 5);
+            if std::env::args().any(|a| a == "--live") {
+                $crate::live::run(concat!(stringify!($n), " sites"), &CHUNKS, 5);
+            } else {
+                $crate::scale::run(concat!(stringify!($n), " sites"), 5);
+            }
         }
     };
 }

@@ -188,6 +188,9 @@ impl Monitor {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = emulate::on_sigsegv as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            // A live patch never parks a thread between decoding and stepping (pv-runtime's
+            // `writer::park_signal`).
+            libc::sigaddset(&mut action.sa_mask, pv_runtime::writer::park_signal());
             if libc::sigaction(libc::SIGSEGV, &action, &mut previous) != 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -451,6 +451,8 @@ impl Hypervisor {
                 let mut action: libc::sigaction = core::mem::zeroed();
                 action.sa_sigaction = cpu::on_trap as *const () as usize;
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+                // No thread parks for a live patch between decoding and stepping.
+                libc::sigaddset(&mut action.sa_mask, crate::writer::park_signal());
                 libc::sigaction(*sig, &action, old.as_mut_ptr());
             }
             HAS_PREVIOUS.store(true, Ordering::Release);

@@ -18,7 +18,7 @@ mod quiesce;
 #[cfg(feature = "std")]
 mod remap;
 #[cfg(feature = "std")]
-pub use quiesce::{QuiesceError, QuiesceStats, Quiesced};
+pub use quiesce::{QuiesceError, QuiesceStats, Quiesced, park_signal};
 #[cfg(feature = "std")]
 pub use remap::{RemapError, RemapWriter};
 

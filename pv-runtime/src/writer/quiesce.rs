@@ -9,15 +9,17 @@
 //!    live text): one range `[first changed byte, last changed byte + 1)` per write.
 //! 2. Every other thread (`/proc/self/task`, again until no new one appears) gets a real-time
 //!    signal; its handler records the interrupted `rip` and `rsp` and waits on a futex.
-//! 3. With every thread parked, each is checked: its `rip` must not lie inside a changed range
-//!    (at its first byte only when that is the write's first byte: the thread then runs the
-//!    new sequence from its start), and no word of its stack from the interrupted `rsp` up
-//!    (64 KiB, read with `process_vm_readv`, so an unmapped end is not a fault) may point
-//!    inside a changed range or at its first byte: a return address there would land in the
-//!    middle of the new bytes, and a signal frame's saved `rip` there (a trap-and-emulate
-//!    monitor between decoding an instruction and stepping past it) would be stepped by the
-//!    old instruction's length. A return address at a range's end is safe: the sequence is
-//!    done.
+//! 3. With every thread parked, each is checked: its `rip`, and every word of its stack from
+//!    the interrupted `rsp` up (64 KiB, read with `process_vm_readv`, so an unmapped end is
+//!    not a fault: return addresses, and the saved `rip` of any signal frame), must not point
+//!    inside a changed range — at its first byte only where that is the write's first byte
+//!    (the thread then runs the new bytes from their start), and at or past its end is done.
+//!    A value inside a change where only the padding nops of the old bytes remain before the
+//!    write's end is moved to that end instead (nothing was left to do there): a thread parked
+//!    on padding resumes after it, and a 5-byte call returning into the `nop` after it, when
+//!    its site becomes a 6-byte `call [rip+slot]`, returns to the site's end. Handlers that
+//!    emulate an instruction and step past it block the park signal ([`park_signal`]), so no
+//!    signal frame holds a decoded-but-not-stepped `rip`.
 //! 4. All safe: the inner writer commits (its own serialisation reaches every thread, parked
 //!    ones included), then the threads are released. Any unsafe: they are released at once and
 //!    the check is retried after a pause (the thread leaves the sequence in nanoseconds; a
@@ -40,7 +42,7 @@
 //! `RemapWriter`, never written in place.
 
 use super::{CommitError, TextWriter, WriteStats};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 use std::{fmt, format, io, vec};
@@ -101,8 +103,8 @@ pub struct QuiesceStats {
 /// changes.
 pub struct Quiesced<W> {
     inner: W,
-    /// Per staged write: its start, and the bytes that change (`[start, end)`).
-    changed: Vec<(u64, u64, u64)>,
+    /// Per staged write: its range and the bytes in it that change.
+    changed: Vec<Change>,
     stats: QuiesceStats,
 }
 
@@ -142,8 +144,11 @@ impl<W: TextWriter> TextWriter for Quiesced<W> {
         let differs = |(o, n): (&u8, &u8)| o != n;
         let pairs = || old.iter().zip(bytes);
         if let (Some(first), Some(last)) = (pairs().position(differs), pairs().rposition(differs)) {
-            self.changed
-                .push((addr, addr + first as u64, addr + last as u64 + 1));
+            self.changed.push(Change {
+                write: (addr, addr + bytes.len() as u64),
+                start: addr + first as u64,
+                end: addr + last as u64 + 1,
+            });
         }
         Ok(())
     }
@@ -167,6 +172,7 @@ impl<W: TextWriter> TextWriter for Quiesced<W> {
                 restored: e.restored,
             });
         }
+        self.changed.sort_unstable_by_key(|c| c.start);
         let mut last = QuiesceError::Busy { tid: 0, at: 0 };
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -196,12 +202,25 @@ impl<W: TextWriter> TextWriter for Quiesced<W> {
     }
 }
 
-/// One parked thread, written by its signal handler.
+/// One staged write: its range, and the bytes in it that differ from the live text.
+#[derive(Clone, Copy, Debug)]
+struct Change {
+    write: (u64, u64),
+    start: u64,
+    end: u64,
+}
+
+/// One parked thread, written by its signal handler (and `resume` by the patcher).
 struct Parked {
     tid: AtomicI32,
     rip: AtomicU64,
     rsp: AtomicU64,
     arrived: AtomicBool,
+    /// Where the thread resumes instead of `rip` (0: at `rip`).
+    resume: AtomicU64,
+    /// Set once the handler has taken `resume` and is leaving: the next stop may reuse the
+    /// slot only then.
+    departed: AtomicBool,
 }
 
 static PARKED: [Parked; MAX_THREADS] = [const {
@@ -210,6 +229,8 @@ static PARKED: [Parked; MAX_THREADS] = [const {
         rip: AtomicU64::new(0),
         rsp: AtomicU64::new(0),
         arrived: AtomicBool::new(false),
+        resume: AtomicU64::new(0),
+        departed: AtomicBool::new(false),
     }
 }; MAX_THREADS];
 /// The stop in progress; handlers park until [`RELEASED`] equals it.
@@ -217,8 +238,11 @@ static STOP: AtomicU32 = AtomicU32::new(0);
 /// The last stop released (a futex word).
 static RELEASED: AtomicU32 = AtomicU32::new(0);
 
-/// The signal that parks a thread: a real-time one, queued per thread, not used by std.
-fn park_signal() -> libc::c_int {
+/// The signal that parks a thread: a real-time one, queued per thread, not used by std. A
+/// handler that emulates an instruction and steps past it (pv-monitor, the test hypervisor)
+/// blocks it while it runs, so that no thread parks between decoding an instruction and
+/// stepping over it: its saved `rip` would be stepped by the old instruction's length.
+pub fn park_signal() -> libc::c_int {
     libc::SIGRTMIN() + 7
 }
 
@@ -236,7 +260,7 @@ extern "C" fn on_park(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c
     let me = gettid();
     if let Some(p) = PARKED.iter().find(|p| p.tid.load(Ordering::Acquire) == me) {
         // SAFETY: the kernel passes this thread's ucontext to an SA_SIGINFO handler.
-        let gregs = unsafe { &(*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs };
+        let gregs = unsafe { &mut (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs };
         p.rip
             .store(gregs[libc::REG_RIP as usize] as u64, Ordering::Relaxed);
         p.rsp
@@ -258,6 +282,11 @@ extern "C" fn on_park(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c
                 )
             };
         }
+        let resume = p.resume.swap(0, Ordering::Acquire);
+        if resume != 0 {
+            gregs[libc::REG_RIP as usize] = resume as i64;
+        }
+        p.departed.store(true, Ordering::Release);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
@@ -308,9 +337,12 @@ impl World {
         install_handler()?;
         let me = gettid();
         let stop = STOP.load(Ordering::Relaxed).wrapping_add(1);
+        await_departures();
         for p in &PARKED {
             p.tid.store(0, Ordering::Relaxed);
             p.arrived.store(false, Ordering::Relaxed);
+            p.resume.store(0, Ordering::Relaxed);
+            p.departed.store(false, Ordering::Relaxed);
         }
         STOP.store(stop, Ordering::Release);
         let mut world = World { stop, parked: 0 };
@@ -360,32 +392,66 @@ impl World {
         }
     }
 
-    /// The first parked thread in the way of `changed` (see the module docs), if any.
-    fn in_the_way<E>(&self, changed: &[(u64, u64, u64)]) -> Option<QuiesceError<E>> {
-        let inside = |v: u64, exact_start_ok: bool| {
-            changed.iter().any(|&(write, start, end)| {
-                (v > start && v < end) || (v == start && !(exact_start_ok && start == write))
-            })
+    /// The first parked thread in the way of `changed` (see the module docs), if any. A thread
+    /// stopped inside a change where only padding nops remain before the write's end is not
+    /// in the way: it is set to resume at the end (what it had left to do was nothing).
+    fn in_the_way<E>(&self, changed: &[Change]) -> Option<QuiesceError<E>> {
+        // At a change's first byte is safe only where that is the write's first byte: the
+        // thread then runs the new bytes from their start.
+        // `changed` is sorted by start and its ranges are disjoint (one per site).
+        let inside = |v: u64| {
+            let c = &changed[changed.partition_point(|c| c.start <= v).checked_sub(1)?];
+            ((v > c.start && v < c.end) || (v == c.start && c.start != c.write.0)).then_some(c)
         };
         let mut stack = vec![0u8; STACK_WINDOW];
+        let mut fixes = Vec::new();
         for p in &PARKED[..self.parked] {
             let tid = p.tid.load(Ordering::Relaxed);
             let rip = p.rip.load(Ordering::Relaxed);
-            if inside(rip, true) {
-                return Some(QuiesceError::Busy { tid, at: rip });
-            }
+            let resume = match inside(rip) {
+                Some(c) if only_padding(rip, c.write.1) => c.write.1,
+                Some(_) => return Some(QuiesceError::Busy { tid, at: rip }),
+                None => 0,
+            };
+            p.resume.store(resume, Ordering::Release);
             let rsp = p.rsp.load(Ordering::Relaxed);
             let n = read_own(rsp, &mut stack);
-            if let Some(word) = stack[..n & !7]
-                .chunks_exact(8)
-                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
-                .find(|&w| inside(w, false))
-            {
-                return Some(QuiesceError::Busy { tid, at: word });
+            for (i, w) in stack[..n & !7].chunks_exact(8).enumerate() {
+                let word = u64::from_le_bytes(w.try_into().unwrap_or_default());
+                let Some(c) = inside(word) else {
+                    continue;
+                };
+                // A return address into trailing padding (a 5-byte call returning into the
+                // nop after it when the site becomes a 6-byte call) returns to the end instead.
+                if !only_padding(word, c.write.1) {
+                    return Some(QuiesceError::Busy { tid, at: word });
+                }
+                fixes.push((rsp + 8 * i as u64, c.write.1));
             }
+        }
+        for (at, to) in fixes {
+            write_own(at, &to.to_le_bytes());
         }
         None
     }
+}
+
+/// Whether the live text from `at` to `end` is a run of the nops pv pads sites with
+/// ([`pv_abi::x86_64::NOPS`]), starting exactly at `at`.
+fn only_padding(mut at: u64, end: u64) -> bool {
+    let mut text = [0u8; 16];
+    while at < end {
+        let n = read_own(at, &mut text[..((end - at) as usize).min(16)]);
+        let Some(nop) = pv_abi::x86_64::NOPS
+            .iter()
+            .rev()
+            .find(|nop| nop.len() <= n && text[..nop.len()] == ***nop)
+        else {
+            return false;
+        };
+        at += nop.len() as u64;
+    }
+    true
 }
 
 /// Copies this process's memory at `addr` into `to` until the first unmapped byte: how many
@@ -414,7 +480,23 @@ fn read_own(addr: u64, to: &mut [u8]) -> usize {
     done
 }
 
+/// Writes `from` into this process's memory at `at` (a parked thread's stack).
+fn write_own(at: u64, from: &[u8]) {
+    let local = libc::iovec {
+        iov_base: from.as_ptr() as *mut libc::c_void,
+        iov_len: from.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: at as usize as *mut libc::c_void,
+        iov_len: from.len(),
+    };
+    // SAFETY: writes a word of a parked thread's stack that was just read; the kernel checks
+    // the range.
+    unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+}
+
 impl Drop for World {
+    /// Releases every parked thread (the next stop waits until each has left its slot).
     fn drop(&mut self) {
         RELEASED.store(self.stop, Ordering::Release);
         // SAFETY: wakes every waiter on the static futex word.
@@ -426,5 +508,19 @@ impl Drop for World {
                 i32::MAX,
             )
         };
+        LAST_PARKED.store(self.parked, Ordering::Release);
+    }
+}
+
+/// How many slots the last stop used: the next one waits until their threads have left.
+static LAST_PARKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every thread of the last stop has taken where to resume, so its slot can be
+/// reused (usually at once: the engine's own work between two commits gives them time).
+fn await_departures() {
+    for p in &PARKED[..LAST_PARKED.load(Ordering::Acquire)] {
+        while p.arrived.load(Ordering::Acquire) && !p.departed.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
     }
 }
