@@ -56,31 +56,31 @@ pub extern "C" fn pv_module_tables() -> pv_runtime::module::Tables {
     pv_runtime::module::Tables::own()
 }
 
-/// [`add_inline`] of `x`.
+/// `add_inline(x)`, computed by the body its site (or slot) holds now.
 #[unsafe(no_mangle)]
 pub extern "C" fn testmod_inline(x: u64) -> u64 {
     add_inline(x)
 }
 
-/// [`add_direct`] of `x`.
+/// `add_direct(x)`, computed by the body its site (or slot) holds now.
 #[unsafe(no_mangle)]
 pub extern "C" fn testmod_direct(x: u64) -> u64 {
     add_direct(x)
 }
 
-/// [`add_indirect`] of `x`.
+/// `add_indirect(x)`, computed by the body its site (or slot) holds now.
 #[unsafe(no_mangle)]
 pub extern "C" fn testmod_indirect(x: u64) -> u64 {
     add_indirect(x)
 }
 
-/// [`add_call`] of `x`.
+/// `add_call(x)`, computed by the body its site (or slot) holds now.
 #[unsafe(no_mangle)]
 pub extern "C" fn testmod_call(x: u64) -> u64 {
     add_call(x)
 }
 
-/// [`add_asm`] of `x`.
+/// `add_asm(x)`, computed by the body its site (or slot) holds now.
 #[unsafe(no_mangle)]
 pub extern "C" fn testmod_asm(x: u64) -> u64 {
     add_asm(x)
