@@ -410,3 +410,71 @@ fn pv_sites_lists_the_modules_sites() {
         );
     }
 }
+
+/// A backend of the user's that keeps every native body.
+struct KeepNative;
+
+// SAFETY: it installs no routine.
+unsafe impl pv_runtime::Backend for KeepNative {
+    fn name(&self) -> &str {
+        "keep-native"
+    }
+    fn routine(&self, _: &Descriptor) -> Option<pv_runtime::Routine> {
+        None
+    }
+}
+
+static KEEP_NATIVE: KeepNative = KeepNative;
+
+#[test]
+fn a_module_loaded_before_any_switch_stays_as_compiled_and_follows_later_switches() {
+    let _serial = common::serial();
+    let _hv = Hypervisor::install().expect("test hypervisor");
+    let path = testmod();
+    // SAFETY: patching tests take turns (common::serial); no other thread runs a site.
+    unsafe { module::revert() }.expect("main original");
+    assert_eq!(module::current(), "original");
+    // SAFETY: nothing runs the module before `load` returns; its tables symbol is pv's.
+    let (m, report) = unsafe { module::load(&path) }.expect("load");
+    let t = report.total();
+    assert_eq!(
+        (t.patched, t.unchanged),
+        (0, 8),
+        "left as compiled: {report}"
+    );
+    assert_eq!(report.slots_switched, 0);
+    check_calls(&m, 3, false);
+
+    // SAFETY: as above.
+    let reports = unsafe { module::apply(Target::XEN) }.expect("to Xen");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        reports[1].report.total().patched,
+        8,
+        "{}",
+        reports[1].report
+    );
+    check_bytes(&m, true);
+    check_calls(&m, 3, true);
+
+    // A backend of the user's is refused with a reason, and nothing moves.
+    // SAFETY: as above (nothing is written).
+    match unsafe { module::apply(Target::Backend(&KEEP_NATIVE)) } {
+        Err(e @ module::Error::Backend) => assert!(e.to_string().contains("backend")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(module::current(), "xen");
+    check_calls(&m, 3, true);
+
+    // `close` unregisters first: the module is restored, then unloaded.
+    // SAFETY: nothing runs the module or holds a pointer into it any more.
+    unsafe { module::close(m) }.expect("close");
+    assert!(module::loaded().is_empty() && !is_loaded(&path));
+    // SAFETY: as above.
+    let reports = unsafe { module::revert() }.expect("main original");
+    assert_eq!(
+        reports.len(),
+        1,
+        "the closed module is gone from the registry"
+    );
+}
