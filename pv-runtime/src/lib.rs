@@ -16,6 +16,7 @@ pub mod arch;
 pub mod detect;
 pub mod engine;
 pub mod hyperv;
+pub mod module;
 pub mod ops;
 pub mod probe;
 pub mod report;

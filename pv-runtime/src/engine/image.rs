@@ -5,8 +5,11 @@
 
 use pv_abi::Arch;
 
-/// A range of addresses, `start..start + len`, with checked arithmetic.
+/// A range of addresses, `start..start + len`, with checked arithmetic. `repr(C)` because a
+/// module hands its table spans to the main program across an `extern "C"` call
+/// ([`crate::module::Tables`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Span {
     /// First address.
     pub start: u64,

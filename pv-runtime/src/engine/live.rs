@@ -57,6 +57,20 @@ static SLOTS_ANCHOR: [Slot; 0] = [];
 #[unsafe(link_section = "pv_alternatives")]
 static ALTERNATIVES_ANCHOR: [u64; 0] = [];
 
+/// The pv sections of the object this copy of the runtime is linked into — the main program,
+/// or a shared object that links its own copy, whose `__start_`/`__stop_` bounds are its own:
+/// sites, native body copies, descriptors, slots, alternatives, routines.
+pub fn linked_tables() -> [Span; 6] {
+    [
+        span(&raw const SITES_START, &raw const SITES_STOP),
+        span(&raw const REPL_START, &raw const REPL_STOP),
+        span(&raw const INTRINSICS_START, &raw const INTRINSICS_STOP),
+        span(&raw const SLOTS_START, &raw const SLOTS_STOP),
+        span(&raw const ALTERNATIVES_START, &raw const ALTERNATIVES_STOP),
+        span(&raw const ROUTINES_START, &raw const ROUTINES_STOP),
+    ]
+}
+
 fn span(start: *const [u8; 0], stop: *const [u8; 0]) -> Span {
     let (start, stop) = (start as u64, stop as u64);
     Span::new(start, stop.saturating_sub(start))
@@ -92,70 +106,113 @@ impl Sections {
             n += 1;
         }
         Sections {
-            tables: [
-                span(&raw const SITES_START, &raw const SITES_STOP),
-                span(&raw const REPL_START, &raw const REPL_STOP),
-                span(&raw const INTRINSICS_START, &raw const INTRINSICS_STOP),
-                span(&raw const SLOTS_START, &raw const SLOTS_STOP),
-                span(&raw const ALTERNATIVES_START, &raw const ALTERNATIVES_STOP),
-                span(&raw const ROUTINES_START, &raw const ROUTINES_STOP),
-            ],
+            tables: linked_tables(),
             text,
             readable: ranges,
             ranges: n,
         }
     }
 
+    /// The tables `tables` names (in the order of [`linked_tables`]) — another object's, such
+    /// as a module's — with the ranges given, as for [`new`](Self::new).
+    ///
+    /// # Safety
+    /// As for [`new`](Self::new), and `tables` are that object's pv sections.
+    pub unsafe fn with_tables(tables: [Span; 6], text: Span, readable: &[Span]) -> Sections {
+        // SAFETY: the caller's promise, which covers `new`'s.
+        let mut sections = unsafe { Sections::new(text, readable) };
+        sections.tables = tables;
+        sections
+    }
+
     /// This program's tables and its loaded segments, from its program headers: executable
     /// ones are text, all of them readable.
     #[cfg(feature = "std")]
     pub fn this_binary() -> Sections {
-        let (text, readable, n) = segments();
+        let s = segments_of(None).unwrap_or(Segments {
+            base: 0,
+            text: Span::default(),
+            all: [Span::default(); MAX_RANGES],
+            n: 0,
+            main: true,
+        });
         // SAFETY: the main program's loaded segments stay mapped for the process's life.
-        unsafe { Sections::new(text, &readable[..n]) }
+        unsafe { Sections::new(s.text, &s.all[..s.n]) }
     }
 }
 
-/// The main program's `PT_LOAD` segments, from `dl_iterate_phdr` (its first entry is the
-/// main program): (the executable one, all of them, how many).
+/// The `PT_LOAD` segments of one loaded object, from `dl_iterate_phdr`.
 #[cfg(feature = "std")]
-fn segments() -> (Span, [Span; MAX_RANGES], usize) {
-    struct Found {
-        text: Span,
-        all: [Span; MAX_RANGES],
-        n: usize,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segments {
+    /// Where the object is loaded (`dlpi_addr`).
+    pub base: u64,
+    /// Its executable segment.
+    pub text: Span,
+    /// All its segments (the first `n`).
+    pub all: [Span; MAX_RANGES],
+    /// How many of `all` are set.
+    pub n: usize,
+    /// Whether this is the main program (the loader lists it first).
+    pub main: bool,
+}
+
+/// The segments of the loaded object that holds `addr`, or of the main program for `None`.
+#[cfg(feature = "std")]
+pub(crate) fn segments_of(addr: Option<u64>) -> Option<Segments> {
+    struct Search {
+        addr: Option<u64>,
+        index: usize,
+        found: Option<Segments>,
     }
-    unsafe extern "C" fn first(
+    unsafe extern "C" fn visit(
         info: *mut libc::dl_phdr_info,
         _: libc::size_t,
         data: *mut libc::c_void,
     ) -> libc::c_int {
-        // `data` is the `Found` below.
+        // `data` is the `Search` below.
         // SAFETY: the loader passes a valid `dl_phdr_info` whose headers it keeps mapped.
         unsafe {
-            let (info, found) = (&*info, &mut *(data as *mut Found));
+            let (info, search) = (&*info, &mut *(data as *mut Search));
+            let main = search.index == 0;
+            search.index += 1;
             let headers = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            let mut s = Segments {
+                base: info.dlpi_addr,
+                text: Span::default(),
+                all: [Span::default(); MAX_RANGES],
+                n: 0,
+                main,
+            };
             for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
-                let s = Span::new(info.dlpi_addr + h.p_vaddr, h.p_memsz);
+                let span = Span::new(info.dlpi_addr + h.p_vaddr, h.p_memsz);
                 if h.p_flags & libc::PF_X != 0 {
-                    found.text = s;
+                    s.text = span;
                 }
-                if found.n < MAX_RANGES {
-                    found.all[found.n] = s;
-                    found.n += 1;
+                if s.n < MAX_RANGES {
+                    s.all[s.n] = span;
+                    s.n += 1;
                 }
             }
+            let wanted = match search.addr {
+                None => main,
+                Some(a) => s.all[..s.n].iter().any(|r| r.contains(a, 1)),
+            };
+            if wanted {
+                search.found = Some(s);
+                return 1;
+            }
         }
-        1
+        0
     }
-    let mut found = Found {
-        text: Span::default(),
-        all: [Span::default(); MAX_RANGES],
-        n: 0,
+    let mut search = Search {
+        addr,
+        index: 0,
+        found: None,
     };
-    // SAFETY: `first` stops after the first object and writes only into `found`.
-    unsafe { libc::dl_iterate_phdr(Some(first), (&raw mut found).cast()) };
-    (found.text, found.all, found.n)
+    // SAFETY: `visit` writes only into `search`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut search).cast()) };
+    search.found
 }
 
 impl Image for Sections {
