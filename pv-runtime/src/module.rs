@@ -63,7 +63,7 @@ mod registry {
     use crate::engine::{Failure, Guest, Image, Patcher, Section, State, Target};
     use crate::report::Report;
     use crate::site::{self, RecordError};
-    use crate::writer::RemapWriter;
+    use crate::writer::{Quiesced, RemapWriter};
     use crate::{BodyKind, Hypervisor};
     use crate::{Live, Sections};
     use std::boxed::Box;
@@ -270,7 +270,9 @@ mod registry {
     /// # Safety
     /// As for [`Patcher::apply`].
     unsafe fn transition(sections: Sections, to: Current) -> Result<Report, Failed> {
-        let mut image = Live::with_sections(sections, RemapWriter::new());
+        // Quiesced: the other threads are parked outside the changing bytes at each commit.
+        // SAFETY: the sections are this process's own (main program or a loaded module).
+        let mut image = Live::with_sections(sections, unsafe { Quiesced::new(RemapWriter::new()) });
         let mut patcher = Patcher::new();
         // SAFETY: the caller's promise.
         unsafe {
@@ -290,9 +292,13 @@ mod registry {
     /// transition commits; a module whose transition fails keeps its state (its report says
     /// so) and is moved by the next switch, since a site's state is read from its bytes.
     ///
+    /// Each transition commits through [`Quiesced`]: other threads may keep running the sites
+    /// (they are parked outside the changing bytes while each commit lands).
+    ///
     /// # Safety
-    /// As for [`Patcher::apply`], for the main program and every module: no other thread runs
-    /// a site or routine of any of them, or calls through a slot, until this returns.
+    /// As for [`Patcher::apply`], for the main program and every module, except that other
+    /// threads may run their sites: a thread that calls through a slot while it switches
+    /// reaches the old or the new routine, so both must be correct for that moment.
     pub unsafe fn apply(to: Target<'static>) -> Result<Vec<ImageReport>, Error> {
         let to = match to {
             Target::Native => Current::Native,
