@@ -11,7 +11,8 @@ pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: impl IntoIterator<Ite
     best.map_or(String::new(), |(_, c)| format!(", did you mean `{c}`?"))
 }
 
-fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance (insertions, deletions, substitutions), by characters.
+pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -350,6 +350,10 @@ pub fn att_syntax(insn: &str) -> String {
          first, registers without `%`, e.g. `mov rdx, rax`)"
     )
 }
+/// A mnemonic one edit away from a real one, and no mnemonic itself.
+pub fn misspelt_mnemonic(insn: &str, word: &str, meant: &str) -> String {
+    format!("`{insn}`: `{word}` is not an x86 mnemonic; did you mean `{meant}`?")
+}
 /// A branch to a local label the sequence does not define on that side (`place`: after or
 /// before; `side`: f or b).
 pub fn undefined_label(insn: &str, label: &str, side: &str, place: &str) -> String {

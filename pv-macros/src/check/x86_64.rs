@@ -78,7 +78,9 @@ pub fn x86_64(intr: &Intrinsic) -> Result<Contract> {
                     .chars()
                     .all(|c| c.is_ascii_digit())
         });
-        if let Some(message) = att_syntax(&instructions).or_else(|| undefined_label(&instructions))
+        if let Some(message) = att_syntax(&instructions)
+            .or_else(|| undefined_label(&instructions))
+            .or_else(|| misspelt(&instructions))
         {
             errors.push(Error::custom(message).with_span(text));
         }
@@ -279,6 +281,62 @@ fn att_syntax(instructions: &[&str]) -> Option<String> {
                 .any(|w| w[0] == b'%' && w[1].is_ascii_alphabetic())
     })?;
     Some(messages::att_syntax(insn))
+}
+
+/// The assembler's spellings that iced-x86 spells otherwise or not at all: condition-code
+/// synonyms (Intel SDM vol. 2, "Jcc", "SETcc", "CMOVcc": `jz` = `je`, `jnae` = `jb`, …) for the
+/// three families, `movabs`, and the size-suffixed forms LLVM's Intel parser accepts.
+fn synonyms() -> impl Iterator<Item = String> {
+    const CC: [&str; 14] = [
+        "z", "nz", "c", "nc", "nae", "nb", "na", "nbe", "pe", "po", "nge", "nl", "ng", "nle",
+    ];
+    const OTHERS: [&str; 14] = [
+        "movabs", "pushq", "popq", "pushw", "popw", "callq", "jmpq", "retq", "retn", "leaveq",
+        "lretq", "sysretq", "iretd", "int1",
+    ];
+    ["j", "set", "cmov"]
+        .into_iter()
+        .flat_map(|f| CC.iter().map(move |cc| format!("{f}{cc}")))
+        .chain(OTHERS.iter().map(|s| s.to_string()))
+}
+
+/// Every mnemonic iced-x86 knows (its table covers every instruction it decodes), lower case.
+fn mnemonics() -> &'static std::collections::HashSet<String> {
+    static ALL: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        iced_x86::Mnemonic::values()
+            .filter(|m| *m != iced_x86::Mnemonic::INVALID)
+            .map(|m| format!("{m:?}").to_ascii_lowercase())
+            .chain(synonyms())
+            .collect()
+    })
+}
+
+/// A misspelt mnemonic (`movv`), which the assembler reports once per copy of the sequence —
+/// for the routines' copies without a location. The macro errs only when it is sure: the word
+/// is no mnemonic iced-x86 knows nor one of the assembler's [`synonyms`], nor a prefix,
+/// directive or label, and one edit turns it into a known mnemonic (the shortest such is
+/// suggested). Anything else is left to the assembler.
+fn misspelt(instructions: &[&str]) -> Option<String> {
+    const PREFIXES: [&str; 13] = [
+        "lock", "rep", "repe", "repz", "repne", "repnz", "data16", "data32", "addr32", "notrack",
+        "xacquire", "xrelease", "bnd",
+    ];
+    let known = mnemonics();
+    instructions.iter().find_map(|insn| {
+        let word = insn
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .find(|w| !w.ends_with(':') && !PREFIXES.contains(&w.as_str()))?;
+        if word.starts_with(['.', '#']) || known.contains(&word) {
+            return None;
+        }
+        let meant = known
+            .iter()
+            .filter(|m| crate::did_you_mean::distance(&word, m) == 1)
+            .min_by_key(|m| (m.len(), m.as_str()))?;
+        Some(messages::misspelt_mnemonic(insn, &word, meant))
+    })
 }
 
 /// A branch to a local numeric label the sequence does not define in that direction (`3f`
