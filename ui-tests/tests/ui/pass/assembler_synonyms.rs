@@ -2,10 +2,10 @@
 // condition-code synonyms (jz, setz, cmovnz, jnae), movabs, and a prefix before a mnemonic.
 use pv_macros::pv_intrinsic;
 
-#[pv_intrinsic(reg = "rax", native = "test rax, rax; jz 2f; inc rax; 2:", xen = native)]
+#[pv_intrinsic(reg = "rax", native = "test rax, rax; jz 2f; inc rax; 2: nop", xen = native)]
 fn inc_unless_zero(x: u64) -> u64;
 
-#[pv_intrinsic(reg = "rax", clobber = [rcx], native = "xor ecx, ecx; test rax, rax; setz cl; cmovnz rax, rcx; jnae 2f; 2:", xen = native)]
+#[pv_intrinsic(reg = "rax", clobber = [rcx], native = "xor ecx, ecx; test rax, rax; setz cl; cmovnz rax, rcx; jnae 2f; 2: nop", xen = native)]
 fn zero_or_nonzero(x: u64) -> u64;
 
 #[pv_intrinsic(reg = "rax", native = "movabs rax, 0x1122334455667788", xen = native)]
