@@ -33,9 +33,13 @@ fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
-/// A fresh scratch directory for one test.
+/// A fresh scratch directory, one per call: tests of one binary run in parallel and may ask
+/// for the same name (two of `ia64_sim`'s tests build the same states), so the directory also
+/// carries a per-process sequence number.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pv-ia64-{name}-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pv-ia64-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
