@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::wx_mappings;
+
 use pv::x86_64 as pvx;
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::report::Transaction;
@@ -38,20 +40,6 @@ fn toggles() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Lines of `/proc/self/maps` that are both writable and executable.
-fn wx_mappings() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/maps")
-        .expect("maps")
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|p| p.contains('w') && p.contains('x'))
-        })
-        .map(String::from)
-        .collect()
 }
 
 fn cpuid_vendor() -> [u32; 3] {

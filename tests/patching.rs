@@ -6,25 +6,11 @@
 
 mod common;
 
-use common::{all_sites, sites_of};
+use common::{all_sites, sites_of, wx_mappings};
 use pv_runtime::hv::Hypervisor;
 use pv_runtime::report::{Reason, Transaction};
 use pv_runtime::writer::{Fault, RemapWriter, TextWriter};
 use pv_runtime::{Backend, Live, Patcher, Routine, Target};
-
-/// Lines of `/proc/self/maps` that are both writable and executable.
-fn wx_mappings() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/maps")
-        .expect("maps")
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|p| p.contains('w') && p.contains('x'))
-        })
-        .map(String::from)
-        .collect()
-}
 
 /// The first `cpuid` site of the catalogue, linked into this test by a call.
 fn cpuid_site() -> pv_runtime::Site {

@@ -35,6 +35,7 @@ mod __pv_ia64_get_cpuid {
         /// The ops-table slot (option 3 sites load their target from it).
         static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "\t.serialize.data", "\t.serialize.instruction", "772:", "{{ .mib",

@@ -91,6 +91,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "rdmsr", "shl rdx, 32", "or rax, rdx", "773:",
@@ -191,6 +192,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call {native}", "773:",
@@ -291,6 +293,7 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call qword ptr [rip + {slot}]", "773:",
@@ -391,9 +394,11 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
                 = sym __PV_SLOT,
             )
         }
+        // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
         let __pv_f: unsafe extern "C" fn(u64) -> u64 = unsafe {
             ::core::mem::transmute(__PV_SLOT.get())
         };
+        // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f(::pv_runtime::__private::Reg::to_reg(msr)) };
         <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
     };

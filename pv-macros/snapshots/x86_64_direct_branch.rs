@@ -87,6 +87,7 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
                 defs = const 0x80u64, clobbers = const 0x10007u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "push rbx", "mov eax, [rdi]", "cpuid", "mov [rdi], eax",
@@ -204,6 +205,7 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
                 0x10007u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call {native}", "773:",
@@ -308,6 +310,7 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
                 0x10007u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call qword ptr [rip + {slot}]", "773:",
@@ -413,9 +416,11 @@ pub unsafe fn cpuid_eax(regs: *mut u32) {
                 = sym __PV_SLOT,
             )
         }
+        // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
         let __pv_f: unsafe extern "C" fn(u64) = unsafe {
             ::core::mem::transmute(__PV_SLOT.get())
         };
+        // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f(::pv_runtime::__private::Reg::to_reg(regs)) };
         let _ = __pv_ret;
     };

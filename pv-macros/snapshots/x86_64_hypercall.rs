@@ -82,6 +82,7 @@ pub unsafe fn safe_halt() {
                 defs = const 0x0u64, clobbers = const 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "sti", "hlt", "773:",
@@ -193,6 +194,7 @@ pub unsafe fn safe_halt() {
                 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call {native}", "773:",
@@ -292,6 +294,7 @@ pub unsafe fn safe_halt() {
                 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call qword ptr [rip + {slot}]", "773:",
@@ -394,6 +397,7 @@ pub unsafe fn safe_halt() {
             )
         }
         let __pv_f: unsafe extern "C" fn() = __PV_SLOT.get();
+        // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f() };
         let _ = __pv_ret;
     };

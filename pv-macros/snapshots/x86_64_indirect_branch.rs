@@ -86,6 +86,7 @@ pub unsafe fn write_cr3(value: u64) {
                 0x80u64, defs = const 0x80u64, clobbers = const 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "mov cr3, rdi", "773:",
@@ -190,6 +191,7 @@ pub unsafe fn write_cr3(value: u64) {
                 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call {native}", "773:",
@@ -306,6 +308,7 @@ pub unsafe fn write_cr3(value: u64) {
                 0x10000u64,
             )
         }
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call qword ptr [rip + {slot}]", "773:",
@@ -412,9 +415,11 @@ pub unsafe fn write_cr3(value: u64) {
                 = sym __PV_SLOT,
             )
         }
+        // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
         let __pv_f: unsafe extern "C" fn(u64) = unsafe {
             ::core::mem::transmute(__PV_SLOT.get())
         };
+        // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f(::pv_runtime::__private::Reg::to_reg(value)) };
         let _ = __pv_ret;
     };

@@ -85,6 +85,7 @@ pub fn rdtsc() -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "rdtsc", "shl rdx, 32", "or rax, rdx", "773:",
@@ -177,6 +178,7 @@ pub fn rdtsc() -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call {native}", "773:",
@@ -270,6 +272,7 @@ pub fn rdtsc() -> u64 {
             )
         }
         let __pv_ret: u64;
+        // SAFETY: the site honours the declared register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 "772:", "call qword ptr [rip + {slot}]", "773:",
@@ -354,9 +357,11 @@ pub fn rdtsc() -> u64 {
                 = sym __PV_SLOT,
             )
         }
+        // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
         let __pv_f: unsafe extern "C" fn() -> u64 = unsafe {
             ::core::mem::transmute(__PV_SLOT.get())
         };
+        // SAFETY: the routine implements this intrinsic for the backend installed.
         let __pv_ret = unsafe { __pv_f() };
         <u64 as ::pv_runtime::__private::Reg>::from_reg(__pv_ret)
     };

@@ -66,7 +66,36 @@ const CASES: [(&str, &str, &str); 11] = [
 fn expand(args: &str, item: &str) -> String {
     let tokens = crate::expand::intrinsic(args.parse().unwrap(), item.parse().unwrap());
     let file: syn::File = syn::parse2(tokens.clone()).unwrap_or_else(|e| panic!("{e}: {tokens}"));
-    prettyplease::unparse(&file)
+    with_safety(&prettyplease::unparse(&file))
+}
+
+/// The expansion with the macro's `// SAFETY:` reasons (`expand::safety`) above the `unsafe`
+/// blocks they justify, as hand-written code would read: the tokens lost the comments.
+fn with_safety(text: &str) -> String {
+    use crate::expand::safety;
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let next = lines.peek().copied().unwrap_or("");
+        let (code, opens) = (line.trim(), line.trim_end().ends_with('{'));
+        let block = code.split_whitespace().eq(["unsafe", "{"]);
+        let reason = if block && next.contains("asm!(") {
+            Some(safety::SITE)
+        } else if code.contains("= unsafe") && opens && next.contains("transmute(") {
+            Some(safety::SLOT_TYPE)
+        } else if code.contains("= unsafe") && code.contains("__pv_f(") {
+            Some(safety::SLOT_CALL)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}// SAFETY: {reason}\n"));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn path(name: &str) -> PathBuf {

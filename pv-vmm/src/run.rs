@@ -40,8 +40,8 @@ impl Watchdog {
     fn start(timeout: Duration) -> Watchdog {
         static HANDLER: std::sync::Once = std::sync::Once::new();
         HANDLER.call_once(|| {
-            // SAFETY: installs a handler that does nothing, without SA_RESTART so that
-            // KVM_RUN returns EINTR; the zeroed sigaction is otherwise valid.
+            // Without SA_RESTART, so that KVM_RUN returns EINTR.
+            // SAFETY: installs a handler that does nothing; the zeroed sigaction is valid.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = wake as *const () as usize;
@@ -239,9 +239,10 @@ fn rip(vcpu: &VcpuFd) -> u64 {
 
 /// Builds the VM, runs the guest, collects the outcome.
 pub fn boot(config: &Config) -> Result<Outcome, String> {
+    // RAM first: locals drop in reverse order, so the mapping outlives the VM and vCPU.
+    let mut mem = Memory::new(RAM).map_err(|e| format!("guest RAM: {e}"))?;
     let kvm = Kvm::new().map_err(|e| format!("/dev/kvm unavailable: {e}"))?;
     let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
-    let mut mem = Memory::new(RAM).map_err(|e| format!("guest RAM: {e}"))?;
     let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
@@ -249,8 +250,8 @@ pub fn boot(config: &Config) -> Result<Outcome, String> {
         memory_size: RAM as u64,
         userspace_addr: mem.host_base(),
     };
-    // SAFETY: the region is our own mapping of RAM bytes, alive until after the VM is gone
-    // (`mem` is dropped after `vm` and `vcpu`, declared later, are).
+    // `mem` was declared before `vm` and the vCPU, so it is dropped after them.
+    // SAFETY: the region is our own mapping of RAM bytes, alive until after the VM is gone.
     unsafe { vm.set_user_memory_region(region) }.map_err(|e| format!("memory region: {e}"))?;
     // Unknown MSRs exit to the monitor (Linux `api.rst`, KVM_CAP_X86_USER_SPACE_MSR), where
     // Xen's hypercall-page MSR is served and the rest refused with #GP.

@@ -5,6 +5,9 @@
 //! reverts and checks its text. Also checks the guest's machine code: no SSE or x87
 //! instruction outside `core`'s formatting code, which the guest never runs.
 
+mod common;
+
+use common::skipped;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,20 +16,6 @@ use std::time::{Duration, Instant};
 const GUEST: &str = env!("PV_GUEST_ELF");
 /// How long one boot may take (it takes well under a second under TCG here).
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Records a skipped check: printed, and appended to the file `scripts/test` counts.
-fn skipped(reason: &str) {
-    use std::io::Write;
-    println!("SKIPPED: {reason}");
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pv-skipped");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(f, "SKIPPED: {reason}");
-    }
-}
 
 fn have(tool: &str) -> bool {
     Command::new(tool)

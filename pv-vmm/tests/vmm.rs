@@ -3,25 +3,13 @@
 //! hypervisor traffic the workload implies. Each boot has a 25 s watchdog and must end within
 //! 30 s. Without /dev/kvm every test prints `SKIPPED: <reason>`.
 
+mod common;
+
+use common::skipped;
 use pv_vmm::{Config, End, Entry, Mode, Outcome, boot};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-/// Records a skipped check: printed, and appended to `target/tmp/pv-skipped` for the test
-/// command to count.
-fn skipped(reason: &str) {
-    use std::io::Write;
-    println!("SKIPPED: {reason}");
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pv-skipped");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(f, "SKIPPED: {reason}");
-    }
-}
 
 /// Boots `config`, asserting the 30 s bound; `None` (and a SKIPPED line) without KVM.
 fn run(config: &Config, what: &str) -> Option<Outcome> {

@@ -86,3 +86,17 @@ pub fn skipped(reason: &str) {
         let _ = writeln!(f, "SKIPPED: {reason}");
     }
 }
+
+/// Lines of `/proc/self/maps` that are both writable and executable.
+pub fn wx_mappings() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("maps")
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|p| p.contains('w') && p.contains('x'))
+        })
+        .map(String::from)
+        .collect()
+}

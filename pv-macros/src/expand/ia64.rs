@@ -238,7 +238,7 @@ fn function(intr: &Intrinsic, d: &Decl) -> TokenStream {
             /// The ops-table slot (option 3 sites load their target from it).
             static __PV_SLOT: ::pv_runtime::Slot = ::pv_runtime::Slot::new(__pv_native);
             #decl_ret
-            // SAFETY: the site honours the declared register contract in every patch state.
+            // SAFETY: `safety::SITE`: the site honours the register contract in every patch state.
             unsafe { ::core::arch::asm!(#(#text),*, desc = sym __PV_DECL, #syms #record #(#consts)* #(#ops),*) };
             #finish
         }

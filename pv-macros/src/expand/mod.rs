@@ -88,3 +88,17 @@ fn variant(snake: &str) -> String {
         .map(|w| w[..1].to_uppercase() + &w[1..])
         .collect()
 }
+
+/// Why each `unsafe` block the expansion emits is sound. Token streams carry no comments, so the
+/// expansion snapshots (`snapshots.rs`) print these above the blocks they justify; the
+/// generating code says `// SAFETY:` with the same constant's name.
+#[cfg(test)]
+pub mod safety {
+    /// A site's `asm!`.
+    pub const SITE: &str = "the site honours the declared register contract in every patch state.";
+    /// Reading an option 4 slot as the routine's own type.
+    pub const SLOT_TYPE: &str =
+        "the slot always holds a C-ABI routine of this signature (option 4).";
+    /// Calling the routine an option 4 slot holds.
+    pub const SLOT_CALL: &str = "the routine implements this intrinsic for the backend installed.";
+}

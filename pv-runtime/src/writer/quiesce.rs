@@ -295,8 +295,8 @@ extern "C" fn on_park(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut libc::c
 fn install_handler() -> io::Result<()> {
     static INSTALLED: std::sync::OnceLock<Result<(), i32>> = std::sync::OnceLock::new();
     let r = INSTALLED.get_or_init(|| {
-        // SAFETY: installs `on_park` (async-signal-safe) for a signal nothing else here uses;
-        // SA_RESTART so interrupted system calls resume.
+        // SA_RESTART so that system calls the signal interrupts resume.
+        // SAFETY: installs `on_park` (async-signal-safe) for a signal nothing else here uses.
         unsafe {
             let mut action: libc::sigaction = core::mem::zeroed();
             action.sa_sigaction = on_park as *const () as usize;
@@ -361,10 +361,10 @@ impl World {
                     return Err(io::Error::other("more threads than one stop can park"));
                 }
                 PARKED[world.parked].tid.store(tid, Ordering::Release);
-                // SAFETY: tgkill to a thread of this process; a thread that exited meanwhile
-                // gives ESRCH and is simply not waited for.
-                let sent =
-                    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, park_signal()) };
+                // A thread that exited meanwhile gives ESRCH and is simply not waited for.
+                let (pid, signal) = (std::process::id() as i32, park_signal());
+                // SAFETY: tgkill to a thread of this process, no pointers.
+                let sent = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, signal) };
                 if sent == 0 {
                     world.parked += 1;
                     new += 1;
@@ -490,8 +490,8 @@ fn write_own(at: u64, from: &[u8]) {
         iov_base: at as usize as *mut libc::c_void,
         iov_len: from.len(),
     };
-    // SAFETY: writes a word of a parked thread's stack that was just read; the kernel checks
-    // the range.
+    // The kernel checks the range: an unmapped one is an error code, not a fault.
+    // SAFETY: writes a word of a parked thread's stack that was just read.
     unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
 }
 

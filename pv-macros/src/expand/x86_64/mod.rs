@@ -258,12 +258,12 @@ fn c_call(intr: &Intrinsic, n: &Names) -> TokenStream {
     let routine = if intr.args.is_empty() && intr.ret.is_none() {
         quote!(#slot.get())
     } else {
-        // SAFETY: the slot always holds a C-ABI routine of this signature (option 4).
+        // SAFETY: `safety::SLOT_TYPE`: the slot always holds a C-ABI routine of this signature.
         quote!(unsafe { ::core::mem::transmute(#slot.get()) })
     };
     quote! {
         let __pv_f: unsafe extern "C" fn(#(#params),*) #ret_ty = #routine;
-        // SAFETY: the routine implements this intrinsic for the backend installed.
+        // SAFETY: `safety::SLOT_CALL`: the routine implements this intrinsic for the backend.
         let __pv_ret = unsafe { __pv_f(#(#values),*) };
         #finish
     }

@@ -108,7 +108,7 @@ pub fn call(intr: &Intrinsic, c: &Contract, n: &Names, site: &SiteAsm) -> TokenS
     quote! {
         #decl
         // A site may become a call, so it is neither `nostack` nor `preserves_flags`.
-        // SAFETY: the site honours the declared register contract in every patch state.
+        // SAFETY: `safety::SITE`: the site honours the register contract in every patch state.
         unsafe {
             ::core::arch::asm!(
                 #(#lines),*,
