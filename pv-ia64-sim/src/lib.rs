@@ -10,10 +10,12 @@
 //! bundle's address and bytes: nothing is skipped or guessed.
 //!
 //! - [`bundle`]: templates and slots; [`insn`]: the decoder (and objdump's spelling);
+//! - [`access`]: what each instruction reads and writes (also `pv-sites --check`'s table);
 //! - [`cpu`]: registers and the register stack; [`mem`]: sparse memory;
 //! - [`exec`]: the interpreter and its dependency check; [`elf`]: loading an image;
 //! - [`platform`]: bare metal and Xen/ia64.
 
+pub mod access;
 pub mod bundle;
 pub mod cpu;
 pub mod elf;

@@ -1,7 +1,7 @@
 //! `pv-sites [--json] FILE`: lists every pv patch site of a built x86_64 or ia64 ELF file —
 //! address, function, intrinsic, binding, contract, the bytes disassembled, and what the Native
 //! and Xen plans would write — without running it. `pv-sites --check FILE` instead holds every
-//! site and routine of an x86_64 file to its register contract (see `pv_sites::check`).
+//! site and routine of an x86_64 or ia64 file to its register contract (see `pv_sites::check`).
 
 const USAGE: &str = "usage: pv-sites [--json | --check] FILE";
 

@@ -1,7 +1,6 @@
-//! `pv-sites --check`: the register contract proven from the machine code. Every site, native
-//! routine, backend stub, option 4 adapter and probe of an x86_64 ELF file is decoded with
-//! iced-x86's instruction info (registers read and written, implicit ones included) and held
-//! against the contract its record or descriptor states.
+//! The x86_64 contract check: every site, native routine, backend stub, option 4 adapter and
+//! probe decoded with iced-x86's instruction info (registers read and written, implicit ones
+//! included) and held against the contract its record or descriptor states.
 //!
 //! This is the independent oracle for the macro's own analysis: it reads iced's tables, never
 //! pv-abi's mnemonic tables, so a wrong entry would have to be made twice, the same way, to
@@ -9,8 +8,9 @@
 //! registers of the System V ABI and of each hypervisor's hypercall, and Xen's forced emulation
 //! prefix.
 
+use super::{Checked, Violation};
 use crate::Error;
-use crate::elf::{Elf, Machine};
+use crate::elf::Elf;
 use iced_x86::{
     Decoder, DecoderOptions, FlowControl, Formatter, Instruction, InstructionInfoFactory,
     IntelFormatter, Mnemonic, OpAccess, OpKind, Register,
@@ -18,7 +18,6 @@ use iced_x86::{
 use pv_runtime::engine::{Descriptor, Section};
 use pv_runtime::site::RawRecord;
 use pv_runtime::{Binding, BodyKind, Hypervisor, Image};
-use std::path::Path;
 
 /// The general registers, by hardware encoding (the contract's mask bits).
 const GPRS: [&str; 16] = [
@@ -56,77 +55,22 @@ const KVM_HYPERCALL_CLOBBERS: u64 = mask(&[0]);
 /// alone its last three bytes would read as a `js` out of the body.
 const XEN_EMULATE_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
 
-/// One contract violation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The intrinsic (its path), or `?`.
-    pub intrinsic: String,
-    /// The body: which site or routine, and where.
-    pub body: String,
-    /// The offending instruction's address.
-    pub addr: u64,
-    /// The offending instruction, disassembled (Intel syntax).
-    pub instruction: String,
-    /// What is wrong, naming the register where there is one.
-    pub what: String,
-}
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {}: {:#x} `{}`: {}",
-            self.intrinsic, self.body, self.addr, self.instruction, self.what
-        )
-    }
-}
-
-/// The result of checking one file.
-#[derive(Clone, Debug, Default)]
-pub struct Checked {
-    /// Sites checked (one per record).
-    pub sites: usize,
-    /// Routines checked: native routines, backend stubs, option 4 adapters, probes.
-    pub routines: usize,
-    /// Every violation found.
-    pub violations: Vec<Violation>,
-}
-
-/// Checks every site and routine of the x86_64 ELF file at `path` against its contract.
-pub fn check(path: &Path) -> Result<Checked, Error> {
-    let elf = Elf::load(path)?;
-    if elf.machine != Machine::X86_64 {
-        return Err(Error::ForeignArch(
-            "ia64 binary: the contract check reads x86_64 files (ia64's is not done yet)".into(),
-        ));
-    }
-    let descriptors = descriptors(&elf)?;
+/// Checks every site and routine of an x86_64 ELF file against its contract.
+pub(super) fn check(elf: &Elf) -> Result<Checked, Error> {
+    let descriptors = super::descriptors(elf, std::mem::size_of::<pv_runtime::Intrinsic>())?;
     if descriptors.is_empty() {
         return Err(Error::NoSites);
     }
     let mut out = Checked::default();
-    let checker = Checker { elf: &elf };
+    let checker = Checker { elf };
     for d in &descriptors {
         checker.descriptor(d, &mut out);
     }
-    for r in pv_runtime::site::records(&elf) {
+    for r in pv_runtime::site::records(elf) {
         let r = r.map_err(|(at, e)| Error::Record(at, e))?;
         checker.record(&r, &mut out);
     }
     Ok(out)
-}
-
-/// Every descriptor of `pv_intrinsics`, each read and checked by the engine.
-fn descriptors(elf: &Elf) -> Result<Vec<Descriptor>, Error> {
-    let section = elf.section(Section::Intrinsics);
-    let size = std::mem::size_of::<pv_runtime::Intrinsic>() as u64;
-    (0..section.len / size)
-        .map(|i| {
-            let at = section.start + i * size;
-            pv_runtime::engine::descriptor(elf, at)
-                .map_err(|e| Error::Parse(format!("descriptor at {at:#x}: {e}")))
-        })
-        .collect()
 }
 
 /// What a body is held to.
