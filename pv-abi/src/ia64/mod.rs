@@ -281,6 +281,63 @@ pub fn reg_name(bit: u8) -> Name {
     }
 }
 
+/// The registers (mask bits) one instruction, as written, changes: the operands left of `=`
+/// (`gp`, `sp` and `tp` are r1, r12 and r13), a base register post-incremented (`[r2],8`,
+/// `st1 [r8]=r0,-1`),
+/// and the predicates `mov pr=r,mask` names with a literal mask. Writes to r0 and p0 are
+/// architectural no-ops (`cmp.ne p6,p0=...`). This is the macro's reading of the text;
+/// `pv-sites --check` reads the bytes with the ia64 interpreter's own table, and
+/// `tests/contract_check.rs` compares the two on every instruction of the catalogue.
+pub fn writes(insn: &str) -> u64 {
+    let text = insn
+        .split_once(')')
+        .filter(|_| insn.starts_with('('))
+        .map_or(insn, |(_, rest)| rest.trim());
+    let Some((_, operands)) = text.split_once(char::is_whitespace) else {
+        return 0;
+    };
+    let (dst, src) = operands.split_once('=').unwrap_or(("", operands));
+    // A load's base (`ld8 r3=[r2],8`) or a store's (`st1 [r8]=r0,-1`), post-incremented.
+    let post_increment = src
+        .split_once("],")
+        .and_then(|(base, _)| base.trim().strip_prefix('['))
+        .or_else(|| {
+            let base = dst.trim().strip_prefix('[')?.strip_suffix(']')?;
+            src.contains(',').then_some(base.trim())
+        });
+    let mut mask = 0;
+    let names = dst
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.starts_with('['))
+        .chain(post_increment);
+    for name in names {
+        let name = match name {
+            "gp" => "r1",
+            "sp" => "r12",
+            "tp" => "r13",
+            "r0" | "p0" => continue,
+            // `mov pr=r2,mask17`: bit n of the mask selects pn (p1-p15 have mask bits).
+            "pr" => {
+                let lit = src.rsplit(',').next().unwrap_or("").trim();
+                let value = match lit.strip_prefix("0x") {
+                    Some(hex) => i64::from_str_radix(hex, 16).ok(),
+                    None => lit.parse::<i64>().ok(),
+                };
+                if let Some(v) = value {
+                    mask |= ((v as u64) >> 1 & 0x7fff) << 41;
+                }
+                continue;
+            }
+            other => other,
+        };
+        if let Some(bit) = reg(name).and_then(|r| r.bit) {
+            mask |= 1 << bit;
+        }
+    }
+    mask
+}
+
 /// Whether `name` is an ia64 register.
 pub fn is_reg(name: &str) -> bool {
     reg(name).is_some()

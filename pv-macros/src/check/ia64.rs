@@ -209,30 +209,13 @@ fn stacked_write(body: &str) -> Option<(&str, &str)> {
     })
 }
 
-/// The registers (mask bits) an ia64 sequence writes, each with the first instruction that
-/// does: the operands left of `=`, and a base register post-incremented (`[r2],8`).
+/// The registers (mask bits) an ia64 sequence writes (`pv_abi::ia64::writes`), each with the
+/// first instruction that does.
 fn written(body: &str) -> Vec<(u8, &str)> {
     let mut found: Vec<(u8, &str)> = Vec::new();
     for insn in pv_abi::ia64::asm::instructions(body) {
-        let text = insn
-            .split_once(')')
-            .filter(|_| insn.starts_with('('))
-            .map_or(insn, |(_, rest)| rest.trim());
-        let Some((_, operands)) = text.split_once(char::is_whitespace) else {
-            continue;
-        };
-        let (dst, src) = operands.split_once('=').unwrap_or(("", operands));
-        let post_increment = src
-            .split_once("],")
-            .and_then(|(base, _)| base.trim().strip_prefix('['));
-        let names = dst
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.starts_with('['))
-            .chain(post_increment);
-        // Writes to r0 and p0 are architectural no-ops (`cmp.ne p6,p0 = ...`).
-        let regs = names.filter(|n| !matches!(*n, "r0" | "p0"));
-        for bit in regs.filter_map(|n| ia64::reg(n).and_then(|r| r.bit)) {
+        let mask = ia64::writes(insn);
+        for bit in (0..64).filter(|b| mask & 1 << b != 0) {
             if !found.iter().any(|(b, _)| *b == bit) {
                 found.push((bit, insn));
             }
