@@ -384,6 +384,15 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
             native: "break.m 0x7",
             ..base
         },
+        // GET_IVR returns in r8, which this contract keeps.
+        Decl {
+            name: "lie_hyperprivop",
+            args: &[],
+            carrier: None,
+            native: "mf",
+            xen: XenBody::Hyperprivop(0x08),
+            ..base
+        },
         // A frame of its own, in a body copied into the caller's.
         Decl {
             name: "lie_alloc",
@@ -437,6 +446,12 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
             "privilege-sensitive",
         ),
         ("lie_break", "site in", "break.m 0x7", "runs on bare metal"),
+        (
+            "lie_hyperprivop",
+            "Xen body copy",
+            "break.m 0x8",
+            "writes r8, which is not in defs",
+        ),
         (
             "lie_alloc",
             "site in",

@@ -253,10 +253,10 @@ struct Clobbered(&'static [(u8, &'static str)]);
 /// A C callee: the software conventions' scratch registers.
 const C_CALL: Clobbered = Clobbered(&[(38, "b6"), (39, "b7"), (56, "ar.ccv"), (46, "pr")]);
 
-/// A Xen/ia64 hypercall: Xen's `ia64_leave_syscall` (xen/arch/ia64/linux-xen/entry.S) clears
-/// r2 and ar.ccv, sets r3, returns in r8, gives r15 back as the number and leaves r9-r11, r14,
-/// r16-r31 and b7 as it used them — the scratch general registers, b7 and ar.ccv; it restores
-/// pr, b0 and b6.
+/// A Xen/ia64 hypercall: the Xen build of `ia64_leave_syscall` (xen/arch/ia64/linux-xen/entry.S,
+/// its `#ifdef XEN` lines) returns the number in r2 and the result in r8, zeroes r10, r14, r15,
+/// b7 and ar.ccv, leaves r3, r9 and bank 1's r16-r31 changed, and restores r11, pr, b0 and b6:
+/// within the scratch general registers, b7 and ar.ccv.
 const HYPERCALL: Clobbered = Clobbered(&[(39, "b7"), (56, "ar.ccv")]);
 
 /// The registers a routine saves around a call: at most the scratch registers.

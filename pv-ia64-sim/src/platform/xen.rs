@@ -5,6 +5,7 @@
 //! - \[ivt\] xen/arch/ia64/xen/ivt.S `break_fault`, `fast_hypercall`, `ia64_syscall_setup`;
 //! - \[entry\] xen/arch/ia64/linux-xen/entry.S `ia64_leave_syscall` (what a hypercall leaves);
 //! - \[privop\] xen/arch/ia64/xen/privop.c `ia64_hyperprivop`, `priv_handle_op`;
+//! - \[hpo\] xen/arch/ia64/xen/hyperprivop.S (the fast paths: `hyper_set_kr`, ...);
 //! - \[vcpu\] xen/arch/ia64/xen/vcpu.c (`vcpu_get_cpuid`, `vcpu_thash`, `vcpu_set_psr_i`, ...);
 //! - \[pub\] xen/include/public/arch-ia64.h (`HYPERPRIVOP_*`, `struct mapped_regs`);
 //! - \[dom\] xen/arch/ia64/xen/domain.c (`interrupt_mask_addr` of each vCPU);
@@ -219,11 +220,13 @@ impl Xen {
                 self.vcpu().rr[(r8 >> 61) as usize] = r9;
                 None
             }
-            // SET_KR: vcpu_set_ar(v, r8, r9): krs[reg] and the machine's kr
+            // SET_KR: vcpu_set_ar(v, r8, r9): krs[reg] and the machine's kr. The fast path
+            // (`hyper_set_kr`, \[hpo\]) finds the register by counting r8 down by one eight
+            // times, and gives it back so.
             0x12 if r8 <= 7 => {
                 self.vcpu().kr[r8 as usize] = r9;
                 self.machine.kr[r8 as usize] = r9;
-                None
+                Some(r8.wrapping_sub(8))
             }
             // FC: vcpu_fc
             0x13 => {
@@ -261,9 +264,12 @@ impl Xen {
     /// `fast_hypercall` (\[ivt\]): r2 < 0x100 indexes the hypercall table; the handler is reached
     /// by `br.call` after `ia64_syscall_setup` did `alloc r19=ar.pfs,8,0,0,0` in a frame
     /// entered by `br.call` from the guest's: its in0-in4 are the **outputs** of the frame that
-    /// executed `break` (r32 + sol + i). The result is in r8; `ia64_leave_syscall` (\[entry\])
-    /// restores r1, r8, r12, r13, r15 (the number), pr, b0, b6 and the RSE state, sets r2 = 0,
-    /// r3 = 1, ar.ccv = 0, and leaves r9-r11, r14, r16-r31 and b7 as it used them.
+    /// executed `break` (r32 + sol + i). The result is in r8. The Xen build of
+    /// `ia64_leave_syscall` (\[entry\], the `#ifdef XEN` lines; its header comment is Linux's)
+    /// gives r2 the number back (`fast_hypercall` kept it in the r15 slot), zeroes r10, r14,
+    /// r15, b7, ar.ccv, ar.csd and ar.ssd, leaves r3 pointing into Xen's stack, reloads r9 from
+    /// a slot this path never wrote, and leaves bank 1's r16-r31 cleared or holding Xen's saved
+    /// values; it restores r1, r11, r12, r13, pr, b0, b6 and the RSE state.
     fn hypercall(&mut self, cpu: &mut Cpu) -> Result<(), Refusal> {
         let nr = cpu.gr(2).unwrap_or(0);
         if nr >> 8 != 0 {
@@ -276,14 +282,18 @@ impl Xen {
         let set =
             |cpu: &mut Cpu, n: u8, v: u64| cpu.set_gr(n, v).map_err(|e| Refusal(format!("{e:?}")));
         set(cpu, 8, self.result)?;
-        set(cpu, 2, 0)?;
-        set(cpu, 3, 1)?;
-        set(cpu, 15, nr)?;
-        for n in [9, 10, 11, 14].into_iter().chain(16..32) {
+        set(cpu, 2, nr)?;
+        for n in [10, 14, 15] {
+            set(cpu, n, 0)?;
+        }
+        for n in [3, 9].into_iter().chain(16..32) {
             set(cpu, n, POISON | u64::from(n))?;
         }
-        cpu.br[7] = POISON | 0x100 | 7;
-        cpu.ar[32] = 0;
+        cpu.br[7] = 0;
+        // ar.ccv, ar.csd, ar.ssd.
+        for ar in [32, 25, 26] {
+            cpu.ar[ar] = 0;
+        }
         Ok(())
     }
 }

@@ -27,7 +27,11 @@ use pv_runtime::site::RawRecord;
 use pv_runtime::{Binding, BodyKind, Hypervisor, Image};
 use std::collections::{BTreeSet, HashMap};
 
-/// `ar.ccv`, the compare-and-exchange value (vol. 3, §3.1.8, table 3-3).
+/// Application register numbers (vol. 1, §3.1.8 "Application Registers"; Linux's
+/// `ia64regs.h` encodes them as 3072 + n): `ar.eflag`, `ar.csd`, `ar.ssd`, `ar.ccv`.
+const AR_EFLAG: u8 = 24;
+const AR_CSD: u8 = 25;
+const AR_SSD: u8 = 26;
 const AR_CCV: u8 = 32;
 
 /// The registers a set of effects names.
@@ -59,11 +63,14 @@ fn name(key: Key) -> String {
     }
 }
 
-/// Application registers that hold the machine's state rather than values: the kernel
-/// registers ar.k0-ar.k7 and the interval time counter ar.itc (vol. 3, §3.1.8, table 3-3).
-/// Writing them is what an intrinsic is for, as writing a control register is.
-fn is_state(key: Key) -> bool {
-    matches!(key, Key::A(0..=7 | 44))
+/// Application registers a contract need not speak of: the kernel registers ar.k0-ar.k7 and
+/// the interval time counter ar.itc (AR 44) hold the machine's state, and writing them is what
+/// an intrinsic is for, as writing a control register is (vol. 1, §3.1.8); ar.csd and ar.ssd
+/// are scratch (Linux's and Xen's `asm/ptrace.h`: "used by cmp8xchg16 (scratch)", "reserved for
+/// future use (scratch)") and no compiler keeps a value in them across a call (GCC's
+/// `CALL_USED_REGISTERS`, gcc/config/ia64/ia64.h, does not even allocate them).
+fn is_unnamed(key: Key) -> bool {
+    matches!(key, Key::A(0..=7 | 44 | AR_CSD | AR_SSD))
 }
 
 /// The mask (record bits) of `keys`.
@@ -72,9 +79,11 @@ fn mask(keys: impl IntoIterator<Item = Key>) -> u64 {
 }
 
 /// What a call of a C function may change: the scratch registers of the Itanium Software
-/// Conventions and Runtime Architecture Guide (Intel 245358, §6.2 "Register Usage"): r2, r3,
-/// r8-r11, r14-r31, b6, b7, p6-p15 and ar.ccv; b0 and ar.pfs are `br.call`'s own. The caller's
-/// output registers are the callee's inputs and are not kept either (see `Walk::call`).
+/// Conventions and Runtime Architecture Guide (Intel 245358), as GCC's `CALL_USED_REGISTERS`
+/// (gcc/config/ia64/ia64.h) has them: r2, r3, r8-r11, r14-r31, b6, b7, p6-p15 and ar.ccv (p1-p5
+/// and p16-p63 are preserved); and ar.csd, ar.ssd (see [`is_unnamed`]). b0 and ar.pfs are
+/// `br.call`'s own. The caller's output registers are the callee's inputs and are not kept
+/// either (see `Walk::call`).
 fn c_scratch() -> impl Iterator<Item = Key> {
     [2, 3, 8, 9, 10, 11]
         .into_iter()
@@ -82,38 +91,49 @@ fn c_scratch() -> impl Iterator<Item = Key> {
         .map(Key::G)
         .chain([Key::B(6), Key::B(7)])
         .chain((6..=15).map(Key::P))
-        .chain([Key::A(AR_CCV)])
+        .chain([Key::A(AR_CCV), Key::A(AR_CSD), Key::A(AR_SSD)])
 }
 
-/// What Xen/ia64's hypercall (`break 0x1000`) changes: `ia64_leave_syscall`
-/// (xen/arch/ia64/linux-xen/entry.S, Xen 4.0) sets r2 = 0, r3 = 1, ar.ccv = 0, the result in
-/// r8 and the number in r15, and leaves r9-r11, r14, r16-r31 and b7 as it used them; it
-/// restores r1, r12, r13, pr, b0 and b6.
+/// What Xen/ia64's hypercall (`break 0x1000`) changes, from the Xen build of
+/// `ia64_leave_syscall` (xen/arch/ia64/linux-xen/entry.S, RELEASE-4.0.0; its header comment is
+/// Linux's and says otherwise): r2 gets the number back (`fast_hypercall` kept it in the r15
+/// slot, ivt.S), r3 is left holding a Xen stack address, r8 is the result, r9 is reloaded
+/// from a pt_regs slot this path never wrote, r10, r14, r15 and b7 are zeroed, bank 1's
+/// r16-r31 are cleared or hold Xen's saved values, and ar.ccv, ar.csd and ar.ssd are zeroed.
+/// r11 is restored, as are r1, r12, r13, b0, b6, pr and the RSE state.
 fn hypercall() -> impl Iterator<Item = Key> {
-    [2, 3, 8, 9, 10, 11]
+    [2, 3, 8, 9, 10]
         .into_iter()
         .chain(14..=31)
         .map(Key::G)
-        .chain([Key::B(7), Key::A(AR_CCV)])
+        .chain([Key::B(7), Key::A(AR_CCV), Key::A(AR_CSD), Key::A(AR_SSD)])
 }
 
 /// Xen/ia64's hypercall immediate (`vcpu->breakimm`'s default, xen/arch/ia64/xen/domain.c).
 const HYPERCALL_IMM: u64 = 0x1000;
 /// The last hyperprivop, `HYPERPRIVOP_SET_RR0_TO_RR4` (xen/include/public/arch-ia64.h).
 const HYPERPRIVOP_MAX: u64 = 0x1a;
-/// The hyperprivops that return a value in r8, and change nothing else the guest sees:
-/// GET_IVR, GET_TPR, THASH, GET_RR, GET_CPUID, GET_PMD, GET_EFLAG, GET_PSR
-/// (`ia64_hyperprivop`, xen/arch/ia64/xen/privop.c; the fast paths of hyperprivop.S run in
-/// bank 0 and "cannot use r1-r15").
-const HYPERPRIVOP_RESULTS: [u64; 8] = [0x08, 0x09, 0x0d, 0x10, 0x14, 0x15, 0x16, 0x19];
+/// The hyperprivops that change r8, and nothing else the guest sees: GET_IVR, GET_TPR, THASH,
+/// GET_RR, GET_CPUID, GET_PMD, GET_EFLAG and GET_PSR return their value there
+/// (`ia64_hyperprivop`, xen/arch/ia64/xen/privop.c), and SET_KR's fast path counts r8 down by
+/// 8 (`hyper_set_kr`, xen/arch/ia64/xen/hyperprivop.S; Linux's `MOV_TO_KR` saves r8 around
+/// it). The other fast paths run in bank 0 and "cannot use r1-r15" (ivt.S).
+const HYPERPRIVOP_R8: [u64; 9] = [0x08, 0x09, 0x0d, 0x10, 0x12, 0x14, 0x15, 0x16, 0x19];
 
 /// Instructions a deprivileged Xen/ia64 guest (PL1, `CONFIG_CPL0_EMUL`) runs without a trap
-/// but gets the machine's answer from: `thash`, `fc`, and reads of cpuid and pmd (Linux's
-/// arch/ia64/include/asm/xen/privop.h paravirtualizes them "for correctness").
+/// and with the wrong result: Linux's arch/ia64/include/asm/xen/privop.h paravirtualizes them
+/// "for correctness" — `fc`, `thash` and `ttag` (privilege-sensitive), reads of cpuid and pmd
+/// (readable at any level), and moves to and from ar.eflag. (`cover`, also on that list, is
+/// outside the interpreter's subset, so the check refuses it anyway.)
 fn is_sensitive(op: &Op) -> bool {
     matches!(
         op,
-        Op::Thash(..) | Op::Fc(_) | Op::MovFromInd(File::Cpuid | File::Pmd, ..)
+        Op::Thash(..)
+            | Op::Ttag(..)
+            | Op::Fc(_)
+            | Op::MovFromInd(File::Cpuid | File::Pmd, ..)
+            | Op::MovFromAr(_, _, AR_EFLAG)
+            | Op::MovToAr(_, AR_EFLAG, _)
     )
 }
 
@@ -462,7 +482,7 @@ impl Walk<'_> {
             self.fail(ip, &text, "follows the routine's return".into());
         }
         if self.rules.deprivileged && is_sensitive(&insn.op) {
-            let what = "privilege-sensitive: Xen/ia64 runs the guest at PL1, where this does not trap and answers with the machine's state, not the guest's".into();
+            let what = "privilege-sensitive: Xen/ia64 runs the guest at PL1, where this does not trap and does not give the guest's result (Linux paravirtualizes it for correctness)".into();
             self.fail(ip, &text, what);
         }
         if let Op::Alloc(r1, sof, sol, _) = insn.op {
@@ -580,7 +600,7 @@ impl Walk<'_> {
                 return self.fail(at.0, at.1, what.into());
             }
             HYPERCALL_IMM => hypercall().collect(),
-            1..=HYPERPRIVOP_MAX if HYPERPRIVOP_RESULTS.contains(&imm) => vec![Key::G(8)],
+            1..=HYPERPRIVOP_MAX if HYPERPRIVOP_R8.contains(&imm) => vec![Key::G(8)],
             1..=HYPERPRIVOP_MAX => vec![],
             _ => {
                 let what = format!(
@@ -761,7 +781,7 @@ impl Walk<'_> {
         changed.sort_by_key(|(k, _)| *k);
         let mut effect = Effect::new();
         for (k, v) in changed {
-            if v == Value::Entry(k) || is_state(k) {
+            if v == Value::Entry(k) || is_unnamed(k) {
                 continue;
             }
             effect.insert(k);
