@@ -408,11 +408,18 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
         let t = edit_in(&(t + XEN_HELPER), "pv_xen_block", "mov r9=r35", "nop 0");
         let t = edit_in(&t, "pv_xen_via_c", "mov b0=r33", "nop 0");
         let t = edit_in(&t, "pv_native_c_get_cpuid_call", "mov ar.pfs=r33", "nop 0");
-        edit_in(
+        let t = edit_in(
             &t,
             "pv_site_get_cpuid_indirect_linux",
             "mov gp=r16",
             "nop 0",
+        );
+        // An option 3 site that loads another intrinsic's slot.
+        edit_in(
+            &t,
+            "pv_site_get_cpuid_indirect",
+            "r2=pv_slot_get_cpuid_indirect ",
+            "r2=pv_slot_get_cpuid_direct ",
         )
     });
     let listed: Vec<String> = checked.violations.iter().map(|v| v.to_string()).collect();
@@ -482,6 +489,12 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
             "ld8 r1=[r2]",
             "writes r1",
         ),
+        (
+            "get_cpuid_indirect",
+            "site in",
+            "br.call.sptk.many b0=b1",
+            "calls something other than the native routine or the slot",
+        ),
     ];
     for (intrinsic, body, instruction, what) in expected {
         assert!(
@@ -495,7 +508,8 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
         "block",
         "via_c",
         "get_cpuid_call",
-        "get_cpuid_indirect_linux",
+        // Both option 3 forms.
+        "get_cpuid_indirect",
     ];
     assert!(
         checked
