@@ -13,6 +13,11 @@ use pv_runtime::writer::RemapWriter;
 use pv_runtime::{Binding, Live, Patcher, Site, Target};
 use std::collections::BTreeMap;
 
+/// GNU binutils for ia64, as the tests drive them (section 12 uses what it needs).
+#[allow(dead_code)]
+#[path = "../tests/common/ia64.rs"]
+mod ia64;
+
 /// The running intrinsics' routines and slots by address, to name call targets.
 fn routines() -> pv_sites::x86_64::Names {
     let mut names = std::collections::HashMap::new();
@@ -633,41 +638,20 @@ fn contracts_from_the_bytes() {
         Ok(c) => summary("this binary (x86_64, iced-x86)", &c),
         Err(e) => println!("  this binary: {e}"),
     }
-    let tools = ["as", "ld"].map(|t| format!("ia64-linux-gnu-{t}"));
-    let found = |t: &String| {
-        std::process::Command::new(t)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !tools.iter().all(found) {
+    if !["as", "ld"].into_iter().all(ia64::installed) {
         println!(
             "  ia64: skipped: ia64-linux-gnu-as/ld missing (apt-get install binutils-ia64-linux-gnu; scripts/test installs it)"
         );
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pv-tour-ia64-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    let image = |name: &str, decls: &[Decl]| -> Result<pv_sites::check::Checked, String> {
+    // Written as one .S file, assembled and linked as the ia64 tests do.
+    let image = |name: &str, decls: &[Decl]| {
         let mut text = String::new();
-        pv_runtime::abi::ia64::file::write(&mut text, decls).map_err(|e| e.to_string())?;
-        let [s, o, elf] = ["S", "o", "elf"].map(|x| dir.join(format!("{name}.{x}")));
-        std::fs::write(&s, text).map_err(|e| e.to_string())?;
-        let run = |cmd: &mut std::process::Command| match cmd.output() {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-            Err(e) => Err(e.to_string()),
-        };
-        run(std::process::Command::new(&tools[0])
-            .arg("-x")
-            .arg("-o")
-            .arg(&o)
-            .arg(&s))?;
-        run(std::process::Command::new(&tools[1])
-            .args(["--no-relax", "-static", "-Ttext=0x4000000", "-e", "0", "-o"])
-            .arg(&elf)
-            .arg(&o))?;
-        pv_sites::check::check(&elf).map_err(|e| e.to_string())
+        pv_runtime::abi::ia64::file::write(&mut text, decls).expect("the .S text");
+        let dir = ia64::scratch(name);
+        let checked = pv_sites::check::check(&ia64::link(&dir, &ia64::assemble(&dir, name, &text)));
+        let _ = std::fs::remove_dir_all(&dir);
+        checked.map_err(|e| e.to_string())
     };
     let catalogue = pv_runtime::arch::ia64::decls();
     match image("catalogue", catalogue) {
@@ -696,5 +680,4 @@ fn contracts_from_the_bytes() {
         }
         Err(e) => println!("  the liar: {e}"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

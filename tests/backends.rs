@@ -43,7 +43,7 @@ fn the_readme_says_what_each_intrinsic_becomes_under_each_backend() {
     );
 }
 
-use common::skipped;
+use common::skip::skipped;
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use pv_runtime::engine::Section;
 use pv_runtime::hv::{self, Hypervisor as TestHypervisor, Personality};

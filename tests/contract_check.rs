@@ -524,16 +524,11 @@ fn an_ia64_contract_that_lies_is_caught_naming_the_instruction() {
 /// name (objdump's), without r0 and p0; and the instruction's text.
 fn ia64_interpreter_writes(bundle: &[u8]) -> (String, Vec<String>) {
     use pv_ia64_sim::access::{Key, access};
-    use pv_ia64_sim::bundle::{Unit, split, template};
-    use pv_ia64_sim::insn::{At, Op, ar_name, decode};
-    let (t, slots) = split(bundle.try_into().unwrap());
-    let units = template(t).unwrap().units;
-    let insns: Vec<_> = (0..3)
-        .filter_map(|i| match (units[i], i) {
-            (Unit::L, 1) => None,
-            (Unit::L, _) => decode(Unit::L, slots[2], slots[1]),
-            (u, _) => decode(u, slots[i], 0),
-        })
+    use pv_ia64_sim::insn::{At, Op, ar_name};
+    let insns: Vec<_> = pv_ia64_sim::insn::bundle(bundle.try_into().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|slot| slot.insn.unwrap())
         .filter(|insn| !matches!(insn.op, Op::Nop(..)))
         .collect();
     assert_eq!(insns.len(), 1, "one instruction per bundle: {bundle:02x?}");

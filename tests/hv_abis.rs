@@ -228,7 +228,9 @@ fn kvm_hypercall_through_vmmcall_is_served_where_it_traps() {
     };
     let s = hv::state();
     if s.kvm_total == 0 && ret == u64::MAX {
-        common::skipped("vmmcall does not trap on this host: its own hypervisor answered rax = -1");
+        common::skip::skipped(
+            "vmmcall does not trap on this host: its own hypervisor answered rax = -1",
+        );
         return;
     }
     assert_eq!(

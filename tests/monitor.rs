@@ -384,7 +384,7 @@ fn privileged_intrinsics_trap_natively_and_hypercall_under_xen_in_every_binding(
         let monitor = Monitor::start().expect("monitor");
         let cpuid_traps = monitor.faulting().cpuid.is_ok();
         if let Err(why) = &monitor.faulting().cpuid {
-            common::skipped(&format!("{module}: cpuid under the monitor: {why}"));
+            common::skip::skipped(&format!("{module}: cpuid under the monitor: {why}"));
         }
         assert!(
             monitor.faulting().tsc.is_ok(),

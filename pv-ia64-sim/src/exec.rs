@@ -105,26 +105,21 @@ impl<P: Platform> Machine<P> {
             .bundle(addr)
             .ok_or_else(|| fault("instruction fetch from unmapped memory".into()))?;
         let unmodelled = |why: String| Stop::Unmodelled { addr, bytes, why };
-        let (t, slots) = bundle::split(&bytes);
+        let (t, _) = bundle::split(&bytes);
         let template =
             bundle::template(t).ok_or_else(|| unmodelled(format!("reserved template {t:#x}")))?;
         // Decode everything first: nothing of a bundle runs unless all of it is understood.
         let mut insns: Vec<(usize, Insn)> = Vec::with_capacity(3);
-        for (i, unit) in template.units.iter().enumerate() {
-            match (unit, i) {
-                (Unit::L, 1) => continue,
-                (Unit::L, _) => {
-                    let insn = insn::decode(Unit::L, slots[2], slots[1])
-                        .ok_or_else(|| unmodelled(format!("slot 1+2 (L+X) {:#x}", slots[2])))?;
-                    insns.push((2, insn));
-                }
-                _ => {
-                    let insn = insn::decode(*unit, slots[i], 0).ok_or_else(|| {
-                        unmodelled(format!("slot {i} ({unit:?}) {:#013x}", slots[i]))
-                    })?;
-                    insns.push((i, insn));
-                }
-            }
+        for slot in
+            insn::bundle(&bytes).map_err(|t| unmodelled(format!("reserved template {t:#x}")))?
+        {
+            let insn = slot.insn.map_err(|bits| {
+                unmodelled(match slot.unit {
+                    Unit::L => format!("slot 1+2 (L+X) {bits:#x}"),
+                    unit => format!("slot {} ({unit:?}) {bits:#013x}", slot.index),
+                })
+            })?;
+            insns.push((slot.index, insn));
         }
         self.bundles += 1;
         for (i, insn) in insns {

@@ -268,6 +268,37 @@ pub fn decode(unit: Unit, slot: u64, l: u64) -> Option<Insn> {
     Some(Insn { qp, op })
 }
 
+/// One instruction slot of a bundle.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// Its number, 0-2 (an MLX bundle's L+X pair is slot 2, its X half).
+    pub index: usize,
+    /// The unit the template gives it.
+    pub unit: Unit,
+    /// The instruction, or the slot's bits where it is outside the subset.
+    pub insn: Result<Insn, u64>,
+}
+
+/// A bundle's instruction slots in order; `Err(template)` for a reserved template.
+pub fn bundle(bytes: &[u8; 16]) -> Result<Vec<Slot>, u8> {
+    let (t, slots) = crate::bundle::split(bytes);
+    let template = crate::bundle::template(t).ok_or(t)?;
+    let mut out = Vec::with_capacity(3);
+    for (index, unit) in template.units.into_iter().enumerate() {
+        let (insn, bits) = match (unit, index) {
+            (Unit::L, 1) => continue,
+            (Unit::L, _) => (decode(Unit::L, slots[2], slots[1]), slots[2]),
+            _ => (decode(unit, slots[index], 0), slots[index]),
+        };
+        out.push(Slot {
+            index,
+            unit,
+            insn: insn.ok_or(bits),
+        });
+    }
+    Ok(out)
+}
+
 /// A-unit instructions (§4.2, formats A1-A8), on an M or I slot.
 fn alu(major: u64, s: u64) -> Option<Op> {
     let (r1, r2, r3) = (r(s, 6), r(s, 13), r(s, 20));

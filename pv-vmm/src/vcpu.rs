@@ -25,27 +25,35 @@ fn flat(selector: u16, type_: u8, db: u8, l: u8) -> kvm_segment {
     }
 }
 
+/// Loads `code` into cs, a flat read/write data segment with selector `data` into ds, es, ss,
+/// fs and gs, and into tr a busy TSS (type 0xb) with base 0 and limit 0x67 and selector `tr`:
+/// what the PVH ABI asks for, and what a 64-bit start needs.
+fn segments(sregs: &mut kvm_sregs, code: kvm_segment, data: u16, tr: u16) {
+    sregs.cs = code;
+    let data = flat(data, 0x3, 1, 0);
+    for s in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.ss,
+        &mut sregs.fs,
+        &mut sregs.gs,
+    ] {
+        *s = data;
+    }
+    sregs.tr = kvm_segment {
+        limit: 0x67,
+        s: 0,
+        g: 0,
+        ..flat(tr, 0xb, 0, 0)
+    };
+}
+
 /// The PVH entry state (Xen `docs/misc/pvh.pandoc`, "x86/HVM direct boot ABI"): 32-bit
 /// protected mode with paging off; cs a flat 32-bit execute/read segment, ds/es/ss flat 32-bit
 /// read/write; tr a 32-bit busy TSS with base 0 and limit 0x67; cr0 PE and ET, cr4 0, EFER 0;
 /// eflags with IF, TF and VM clear; ebx the physical address of `hvm_start_info`.
 pub fn pvh(sregs: &mut kvm_sregs, regs: &mut kvm_regs, entry: u32, start_info: u64) {
-    sregs.cs = flat(0x10, 0xb, 1, 0);
-    let data = flat(0x18, 0x3, 1, 0);
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.ss = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.tr = kvm_segment {
-        limit: 0x67,
-        type_: 0xb,
-        s: 0,
-        g: 0,
-        db: 0,
-        selector: 0x20,
-        ..flat(0x20, 0xb, 0, 0)
-    };
+    segments(sregs, flat(0x10, 0xb, 1, 0), 0x18, 0x20);
     sregs.cr0 = CR0_PE | CR0_ET;
     sregs.cr3 = 0;
     sregs.cr4 = 0;
@@ -96,25 +104,7 @@ pub fn long_mode(
     if !ok {
         return Err("guest RAM too small for the boot tables".into());
     }
-    let code = kvm_segment {
-        l: 1,
-        db: 0,
-        ..flat(0x08, 0xb, 0, 1)
-    };
-    sregs.cs = code;
-    let data = flat(0x10, 0x3, 1, 0);
-    sregs.ds = data;
-    sregs.es = data;
-    sregs.ss = data;
-    sregs.fs = data;
-    sregs.gs = data;
-    sregs.tr = kvm_segment {
-        limit: 0x67,
-        s: 0,
-        g: 0,
-        db: 0,
-        ..flat(0x18, 0xb, 0, 0)
-    };
+    segments(sregs, flat(0x08, 0xb, 0, 1), 0x10, 0x18);
     sregs.gdt.base = GDT;
     sregs.gdt.limit = 23;
     // PG, WP, NE, ET, MP, PE; PAE; EFER.LME and LMA.

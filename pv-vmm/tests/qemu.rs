@@ -5,6 +5,7 @@
 //! reverts and checks its text. Also checks the guest's machine code: no SSE or x87
 //! instruction outside `core`'s formatting code, which the guest never runs.
 
+#[path = "../../tests/common/skip.rs"]
 mod common;
 
 use common::skipped;

@@ -3,6 +3,7 @@
 //! hypervisor traffic the workload implies. Each boot has a 25 s watchdog and must end within
 //! 30 s. Without /dev/kvm every test prints `SKIPPED: <reason>`.
 
+#[path = "../../tests/common/skip.rs"]
 mod common;
 
 use common::skipped;

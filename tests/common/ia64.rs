@@ -1,18 +1,23 @@
 //! GNU binutils for ia64 as the oracle: assemble, link, objdump. A missing tool fails the test
-//! with the package to install (the test command installs it), never skips it silently.
+//! with the package to install (the test command installs it), never skips it silently. The
+//! tour includes this file too, for its ia64 contract check.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Whether `ia64-linux-gnu-<name>` runs.
+pub fn installed(name: &str) -> bool {
+    Command::new(format!("ia64-linux-gnu-{name}"))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// `ia64-linux-gnu-<name>`, or a failed test saying how to get it.
 pub fn tool(name: &str) -> String {
     let tool = format!("ia64-linux-gnu-{name}");
-    let found = Command::new(&tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
     assert!(
-        found,
+        installed(name),
         "missing {tool}: apt-get install binutils-ia64-linux-gnu (scripts/test installs it)"
     );
     tool

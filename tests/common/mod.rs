@@ -71,21 +71,7 @@ pub fn assert_call_then_nops(site: &Site, target: usize) {
 }
 
 pub mod ia64;
-
-/// Records a skipped check: printed, and appended to `target/tmp/pv-skipped` for the test
-/// command to count.
-pub fn skipped(reason: &str) {
-    use std::io::Write;
-    println!("SKIPPED: {reason}");
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pv-skipped");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(f, "SKIPPED: {reason}");
-    }
-}
+pub mod skip;
 
 /// Lines of `/proc/self/maps` that are both writable and executable.
 pub fn wx_mappings() -> Vec<String> {

@@ -281,6 +281,17 @@ pub fn reg_name(bit: u8) -> Name {
     }
 }
 
+/// An instruction as written, without its qualifying predicate: (mnemonic, operands).
+/// `None` for a predicate without its `)`.
+pub fn parts(insn: &str) -> Option<(&str, &str)> {
+    let insn = insn.trim();
+    let insn = match insn.strip_prefix('(') {
+        Some(rest) => rest.split_once(')')?.1.trim(),
+        None => insn,
+    };
+    Some(insn.split_once(char::is_whitespace).unwrap_or((insn, "")))
+}
+
 /// The registers (mask bits) one instruction, as written, changes: the operands left of `=`
 /// (`gp`, `sp` and `tp` are r1, r12 and r13), a base register post-incremented (`[r2],8`,
 /// `st1 [r8]=r0,-1`),
@@ -289,11 +300,7 @@ pub fn reg_name(bit: u8) -> Name {
 /// `pv-sites --check` reads the bytes with the ia64 interpreter's own table, and
 /// `tests/contract_check.rs` compares the two on every instruction of the catalogue.
 pub fn writes(insn: &str) -> u64 {
-    let text = insn
-        .split_once(')')
-        .filter(|_| insn.starts_with('('))
-        .map_or(insn, |(_, rest)| rest.trim());
-    let Some((_, operands)) = text.split_once(char::is_whitespace) else {
+    let Some((_, operands)) = parts(insn) else {
         return 0;
     };
     let (dst, src) = operands.split_once('=').unwrap_or(("", operands));

@@ -85,13 +85,8 @@ const I_UNIT_ARS: &[&str] = &["ar.pfs", "ar.lc", "ar.ec"];
 
 /// The unit `insn` needs, if pv knows it.
 pub fn unit(insn: &str) -> Option<Unit> {
-    let insn = insn.trim();
     // A qualifying predicate does not change the unit.
-    let insn = match insn.strip_prefix('(') {
-        Some(rest) => rest.split_once(')')?.1.trim(),
-        None => insn,
-    };
-    let (mnemonic, operands) = insn.split_once(char::is_whitespace).unwrap_or((insn, ""));
+    let (mnemonic, operands) = super::parts(insn)?;
     let base = mnemonic.split('.').next().unwrap_or("");
     if base == "nop" || base == "break" {
         return match mnemonic.split('.').nth(1) {

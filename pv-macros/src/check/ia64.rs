@@ -192,11 +192,7 @@ fn placeholders(text: &str) -> Vec<String> {
 /// that belong to the enclosing frame where the sequence has none of its own.
 fn stacked_write(body: &str) -> Option<(&str, &str)> {
     pv_abi::ia64::asm::instructions(body).find_map(|insn| {
-        let text = insn
-            .split_once(')')
-            .filter(|_| insn.starts_with('('))
-            .map_or(insn, |(_, rest)| rest.trim());
-        let (_, operands) = text.split_once(char::is_whitespace)?;
+        let (_, operands) = ia64::parts(insn)?;
         let (dst, _) = operands.split_once('=')?;
         dst.split(',')
             .map(str::trim)

@@ -19,7 +19,6 @@ use super::{Checked, Violation};
 use crate::Error;
 use crate::elf::Elf;
 use pv_ia64_sim::access::{Key, access};
-use pv_ia64_sim::bundle::{self, Unit};
 use pv_ia64_sim::cpu::AR_PFS;
 use pv_ia64_sim::insn::{self, File, Insn, Kind, Op, Src, Target};
 use pv_runtime::engine::{Descriptor, Section};
@@ -215,12 +214,14 @@ pub(super) fn check(elf: &Elf) -> Result<Checked, Error> {
     }
     let checker = Checker { elf };
     let mut out = Checked::default();
+    // A descriptor's contract: its first record's (every site of an intrinsic carries the same).
+    let mut contracts = HashMap::new();
+    for r in &records {
+        contracts.entry(r.desc).or_insert(r.defs | r.clobbers);
+    }
     let mut effects = HashMap::new();
     for d in &descriptors {
-        let contract = records
-            .iter()
-            .find(|r| r.desc == d.at)
-            .map(|r| r.defs | r.clobbers);
+        let contract = contracts.get(&d.at).copied();
         effects.insert(d.at, checker.descriptor(d, contract, &mut out));
     }
     let mut xen_bodies = BTreeSet::new();
@@ -271,7 +272,7 @@ impl Checker<'_> {
             };
             out.routines += 1;
             let body = format!("{what} {}", self.elf.symbol_at(entry).unwrap_or("?"));
-            match self.extent(entry) {
+            match super::extent(self.elf, entry) {
                 Some(bytes) => {
                     let b = Body {
                         intrinsic: &intrinsic,
@@ -291,12 +292,6 @@ impl Checker<'_> {
             }
         }
         effect
-    }
-
-    /// The bytes of the sized symbol starting at `addr`.
-    fn extent(&self, addr: u64) -> Option<&[u8]> {
-        let size = self.elf.symbol_size(addr)?;
-        self.elf.read(addr, size as usize)
     }
 
     /// A site, its native body copy and (once per intrinsic) Xen's body copy, held to the
@@ -448,22 +443,19 @@ impl Walk<'_> {
             let ip = self.span.start + 16 * i as u64;
             let mut b = [0; 16];
             b.copy_from_slice(chunk);
-            let (t, slots) = bundle::split(&b);
-            let Some(template) = bundle::template(t) else {
-                self.fail(ip, "", format!("reserved template {t:#x}"));
-                continue;
+            let slots = match insn::bundle(&b) {
+                Ok(slots) => slots,
+                Err(t) => {
+                    self.fail(ip, "", format!("reserved template {t:#x}"));
+                    continue;
+                }
             };
-            for (slot, unit) in template.units.iter().enumerate() {
-                let decoded = match (unit, slot) {
-                    (Unit::L, 1) => continue,
-                    (Unit::L, _) => insn::decode(Unit::L, slots[2], slots[1]),
-                    _ => insn::decode(*unit, slots[slot], 0),
-                };
-                match decoded {
-                    Some(insn) => self.insn(&insn, ip),
-                    None => self.fail(
+            for slot in slots {
+                match slot.insn {
+                    Ok(insn) => self.insn(&insn, ip),
+                    Err(bits) => self.fail(
                         ip,
-                        &format!("slot {slot} ({unit:?}) {:#013x}", slots[slot]),
+                        &format!("slot {} ({:?}) {bits:#013x}", slot.index, slot.unit),
                         "outside the interpreter's subset: what it writes is unknown".into(),
                     ),
                 }
@@ -732,7 +724,7 @@ impl Walk<'_> {
         if !elf.section(Section::Routines).contains(target, 16) {
             return c_scratch().collect();
         }
-        let (Some(bytes), true) = (self.checker.extent(target), self.depth < 4) else {
+        let (Some(bytes), true) = (super::extent(self.checker.elf, target), self.depth < 4) else {
             let what = format!("calls {target:#x}, a routine the check cannot follow");
             self.fail(ip, text, what);
             return c_scratch().collect();

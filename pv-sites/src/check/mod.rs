@@ -73,3 +73,9 @@ fn descriptors(elf: &Elf, size: usize) -> Result<Vec<Descriptor>, Error> {
         })
         .collect()
 }
+
+/// The bytes of the sized symbol starting at `addr`: a routine's extent.
+fn extent(elf: &Elf, addr: u64) -> Option<&[u8]> {
+    let size = elf.symbol_size(addr)?;
+    elf.read(addr, size as usize)
+}

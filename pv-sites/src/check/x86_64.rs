@@ -157,7 +157,7 @@ impl Checker<'_> {
     /// A routine found by its symbol's extent.
     fn routine(&self, intrinsic: &str, addr: u64, what: &str, rules: &Rules, out: &mut Checked) {
         let body = format!("{what} {}", self.elf.symbol_at(addr).unwrap_or("?"));
-        match self.extent(addr) {
+        match super::extent(self.elf, addr) {
             Some(bytes) => {
                 self.body(intrinsic, &body, addr, bytes, rules, &mut out.violations);
             }
@@ -169,12 +169,6 @@ impl Checker<'_> {
                 what: "no sized symbol starts here: its extent is unknown".into(),
             }),
         }
-    }
-
-    /// The bytes of the sized symbol starting at `addr`.
-    fn extent(&self, addr: u64) -> Option<&[u8]> {
-        let size = self.elf.symbol_size(addr)?;
-        self.elf.read(addr, size as usize)
     }
 
     /// A site and its native body copy, held to the record's contract.
@@ -546,7 +540,7 @@ impl Checker<'_> {
         }
         let routines = self.elf.section(Section::Routines);
         if routines.contains(target, 1)
-            && let Some(bytes) = self.extent(target)
+            && let Some(bytes) = super::extent(self.elf, target)
         {
             // Its registers are the caller's to account for; its other faults are its own.
             let rules = Rules {

@@ -198,40 +198,24 @@ fn backend_lines(
     }
 }
 
-/// A naked routine from lines and `sym` operands. The template carries `span` (the user's
-/// sequence), so that an assembler error points at what the user wrote.
+/// A naked routine from lines and `sym` operands, in the routines' section, or in ordinary
+/// text where `section` is `None` (the probe, which holds a site the engine patches, while the
+/// engine refuses a site inside the routines' section). The template carries `span` (the
+/// user's sequence), so that an assembler error points at what the user wrote.
 fn naked(
     ident: &syn::Ident,
     doc: &str,
     lines: &[String],
     syms: TokenStream,
     span: Span,
+    section: Option<&str>,
 ) -> TokenStream {
     let lines = lines.iter().map(|l| syn::LitStr::new(l, span));
-    let section = pv_abi::record::ROUTINES_SECTION;
+    let section = section.map(|s| quote!(#[unsafe(link_section = #s)]));
     quote! {
         #[doc = #doc]
         #[unsafe(naked)]
-        #[unsafe(link_section = #section)]
-        unsafe extern "C" fn #ident() {
-            ::core::arch::naked_asm!(#(#lines),*, #syms)
-        }
-    }
-}
-
-/// The probe: like [`naked`], but in ordinary text, since it holds a site the engine patches
-/// (and the engine refuses a site inside the routines' section).
-fn probe(
-    ident: &syn::Ident,
-    doc: &str,
-    lines: &[String],
-    syms: TokenStream,
-    span: Span,
-) -> TokenStream {
-    let lines = lines.iter().map(|l| syn::LitStr::new(l, span));
-    quote! {
-        #[doc = #doc]
-        #[unsafe(naked)]
+        #section
         unsafe extern "C" fn #ident() {
             ::core::arch::naked_asm!(#(#lines),*, #syms)
         }
@@ -252,6 +236,9 @@ fn c_adapter(intr: &Intrinsic, c: &Contract, target: &syn::Ident) -> Vec<String>
     l.push("ret".into());
     l
 }
+
+/// Where the routines go: the section the engine knows as code it never patches.
+const ROUTINES: Option<&str> = Some(pv_abi::record::ROUTINES_SECTION);
 
 /// Every routine of a declaration.
 pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> TokenStream {
@@ -278,6 +265,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
         &native_body,
         quote!(),
         native_span,
+        ROUTINES,
     ));
     if let Callers::CCall = callers {
         let adapter = c_adapter(intr, c, &native_contract);
@@ -287,6 +275,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
             &adapter,
             quote!(__pv_native_contract = sym #native_contract,),
             native_span,
+            ROUTINES,
         ));
     }
     for hv in Hypervisor::ALL {
@@ -309,6 +298,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
             &lines,
             syms,
             span,
+            ROUTINES,
         ));
         if let Callers::CCall = callers {
             let adapter = c_adapter(intr, c, &contract);
@@ -318,6 +308,7 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
                 &adapter,
                 quote!(#contract = sym #contract,),
                 native_span,
+                ROUTINES,
             ));
         }
         if let Body::Call(path) = intr.body(hv) {
@@ -337,12 +328,13 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
             lines.extend(site_lines);
             lines.extend(["add rsp, 8".into(), "ret".into()]);
             let syms = &site.syms;
-            out.extend(self::probe(
+            out.extend(naked(
                 probe,
                 " The probe: one more instance of the site, run by the self-test with canaries.",
                 &lines,
                 quote!(desc = sym #desc, #syms #record),
                 native_span,
+                None,
             ));
         }
         Callers::CCall => {
@@ -354,12 +346,13 @@ pub fn all(intr: &Intrinsic, c: &Contract, n: &Names, callers: &Callers) -> Toke
             ]
             .map(String::from)
             .into();
-            out.extend(self::probe(
+            out.extend(naked(
                 probe,
                 " The probe: a C call through the slot, run by the self-test.",
                 &lines,
                 quote!(slot = sym #slot,),
                 native_span,
+                None,
             ));
         }
     }

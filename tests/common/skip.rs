@@ -1,7 +1,8 @@
-//! What pv-vmm's tests share.
+//! Skipped checks, counted: the root tests and pv-vmm's share this file (pv-vmm's include it by
+//! path, since they depend on nothing of the root's).
 
 /// Records a skipped check: printed, and appended to `target/tmp/pv-skipped`, which
-/// `scripts/test` counts (the same file the workspace's other tests append to).
+/// `scripts/test` counts.
 pub fn skipped(reason: &str) {
     use std::io::Write;
     println!("SKIPPED: {reason}");
