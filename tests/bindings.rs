@@ -115,6 +115,29 @@ fn every_binding_native_then_xen_then_reverted() {
     // SAFETY: patching tests take turns (common::serial); no site runs while patching.
     let report = unsafe { patcher.apply(&mut image, Target::XEN) }.expect("apply");
     assert_eq!(report.refused_total, 0, "{report}");
+    // The report names the build's policy: read here from this crate's own `cfg`.
+    let forced = if cfg!(pv_binding = "inline_patch") {
+        Some("inline_patch")
+    } else if cfg!(pv_binding = "direct_branch") {
+        Some("direct_branch")
+    } else if cfg!(pv_binding = "indirect_branch") {
+        Some("indirect_branch")
+    } else if cfg!(pv_binding = "indirect_call") {
+        Some("indirect_call")
+    } else {
+        None
+    };
+    let policy_line = match forced {
+        Some(b) => {
+            format!("  binding policy: every x86_64 intrinsic forced to `{b}` (--cfg pv_binding)")
+        }
+        None => "  binding policy: each declaration's own".to_string(),
+    };
+    assert_eq!(
+        report.to_string().lines().nth(1),
+        Some(policy_line.as_str()),
+        "{report}"
+    );
     // Under option 4 forced on the build there is no site: only slots switch.
     if pv_runtime::POLICY.is_none_or(|b| b.has_site()) {
         assert!(report.total().patched > 0, "{report}");
